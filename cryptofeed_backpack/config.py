@@ -1,0 +1,293 @@
+"""BackpackConfig: every option of the integration, validated once, immutable afterwards.
+
+Accepted sources, lowest precedence first: defaults, environment variables (credentials and
+proxy only), cryptofeed's config section ``backpack`` (config.yaml or dict), explicit arguments.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping, Optional
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from . import auth as _auth
+from .errors import BackpackAuthError, BackpackConfigError
+
+DEFAULT_REST_URL = "https://api.backpack.exchange"
+DEFAULT_WS_URL = "wss://ws.backpack.exchange"
+DEPTH_WINDOWS = ("realtime", "200ms", "600ms", "1000ms")
+SNAPSHOT_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+ENV_API_KEY = "BACKPACK_API_KEY"
+ENV_PRIVATE_KEY = "BACKPACK_PRIVATE_KEY"
+ENV_PROXY = "BACKPACK_PROXY"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class BackpackAuth(_Frozen):
+    """ED25519 credentials. ``private_key`` is normalised to base64 and never shown."""
+
+    api_key: str
+    private_key: SecretStr
+    public_key: Optional[str] = None
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key_is_public_key(cls, value: str) -> str:
+        return _auth.b64(_auth.parse_public_key(value, "auth.api_key"))
+
+    @field_validator("public_key")
+    @classmethod
+    def _public_key_format(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else _auth.b64(_auth.parse_public_key(value, "auth.public_key"))
+
+    @field_validator("private_key", mode="before")
+    @classmethod
+    def _seed_format(cls, value: Any) -> SecretStr:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(text, str):
+            raise ValueError("auth.private_key must be a string (base64 or hex of the 32-byte Ed25519 seed)")
+        return SecretStr(_auth.b64(_auth.parse_private_key(text)))
+
+    @model_validator(mode="after")
+    def _keys_match(self) -> "BackpackAuth":
+        derived = _auth.b64(_auth.public_key_from_seed(self.seed))
+        if derived != self.api_key:
+            raise BackpackAuthError(
+                "auth.api_key does not belong to auth.private_key (the public key derived from the private key differs)",
+                fix="fix auth.api_key or auth.private_key so they are the pair Backpack issued together",
+            )
+        if self.public_key is not None and self.public_key != derived:
+            raise BackpackAuthError(
+                "auth.public_key does not match the key derived from auth.private_key",
+                fix="remove auth.public_key or set it to the API key",
+            )
+        return self
+
+    @property
+    def seed(self) -> bytes:
+        return _auth.parse_private_key(self.private_key.get_secret_value())
+
+    def secret_forms(self) -> list[str]:
+        """Every textual form of the secret, for log redaction checks."""
+        seed = self.seed
+        return [self.private_key.get_secret_value(), seed.hex(), _auth.b64(seed)]
+
+
+def _check_proxy_url(url: Optional[str], field: str) -> Optional[str]:
+    if url is None or url == "":
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
+        raise ValueError(
+            f"{field} must look like scheme://host:port with scheme one of {', '.join(PROXY_SCHEMES)}; got scheme {parts.scheme!r}"
+        )
+    if parts.port is None:
+        raise ValueError(f"{field} needs an explicit port, e.g. socks5://127.0.0.1:1080")
+    return url
+
+
+class BackpackProxies(_Frozen):
+    """``url`` for every connection, or ``rest``/``websocket`` separately (they win over ``url``).
+
+    ``direct=True`` means "no proxy at all", overriding HTTPS_PROXY/ALL_PROXY in the environment.
+    """
+
+    url: Optional[str] = None
+    rest: Optional[str] = None
+    websocket: Optional[str] = None
+    direct: bool = False
+
+    @field_validator("url", "rest", "websocket")
+    @classmethod
+    def _scheme(cls, value: Optional[str], info) -> Optional[str]:
+        return _check_proxy_url(value, f"proxies.{info.field_name}")
+
+    @property
+    def rest_url(self) -> Optional[str]:
+        return None if self.direct else (self.rest or self.url)
+
+    @property
+    def websocket_url(self) -> Optional[str]:
+        return None if self.direct else (self.websocket or self.url)
+
+    def __repr__(self) -> str:
+        from .proxy import redact_proxy_url
+
+        return (
+            f"BackpackProxies(url={redact_proxy_url(self.url)!r}, rest={redact_proxy_url(self.rest)!r}, "
+            f"websocket={redact_proxy_url(self.websocket)!r}, direct={self.direct})"
+        )
+
+    __str__ = __repr__
+
+
+class RestPolicy(_Frozen):
+    """How the REST client retries, paces and protects itself."""
+
+    timeout_s: float = Field(10.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    backoff_base_s: float = Field(0.25, gt=0)
+    backoff_cap_s: float = Field(8.0, gt=0)
+    requests_per_minute: int = Field(1800, ge=1, description="kept under Backpack's 2000/min")
+    history_requests_per_minute: int = Field(28, ge=1, description="kept under Backpack's 30/min for history endpoints")
+    breaker_failures: int = Field(5, ge=1)
+    breaker_cooldown_s: float = Field(30.0, gt=0)
+
+
+class BackpackConfig(_Frozen):
+    rest_url: str = DEFAULT_REST_URL
+    ws_url: str = DEFAULT_WS_URL
+    ca_file: Optional[Path] = None
+    depth_window: Literal["realtime", "200ms", "600ms", "1000ms"] = "realtime"
+    snapshot_limit: Literal[5, 10, 20, 50, 100, 500, 1000] = 1000
+    symbol_ttl_s: float = Field(300.0, ge=0)
+    include_closed_markets: bool = False
+    stream_silence_s: float = Field(30.0, gt=0, description="a subscribed stream silent this long is reported unhealthy")
+
+    auth: Optional[BackpackAuth] = None
+    enable_private_channels: bool = False
+    window_ms: int = Field(_auth.DEFAULT_WINDOW_MS, ge=1, le=_auth.MAX_WINDOW_MS)
+    balance_poll_interval_s: float = Field(30.0, gt=0)
+
+    proxies: BackpackProxies = BackpackProxies()
+    rest: RestPolicy = RestPolicy()
+
+    @field_validator("rest_url")
+    @classmethod
+    def _rest_scheme(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("https", "http"):
+            raise ValueError("rest_url must start with https:// (the exchange) or http://")
+        return value.rstrip("/")
+
+    @field_validator("ws_url")
+    @classmethod
+    def _ws_scheme(cls, value: str) -> str:
+        if urlsplit(value).scheme != "wss":
+            raise ValueError("ws_url must start with wss:// (cryptofeed refuses plain ws://)")
+        return value.rstrip("/")
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_exists(cls, value: Optional[Path]) -> Optional[Path]:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"ca_file {str(value)!r} does not exist; give the path of a PEM CA bundle")
+        return value
+
+    @field_validator("proxies", mode="before")
+    @classmethod
+    def _proxy_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"url": value}
+        if value is None:
+            return {}
+        return value
+
+    @model_validator(mode="after")
+    def _private_needs_auth(self) -> "BackpackConfig":
+        if self.enable_private_channels and self.auth is None:
+            raise BackpackAuthError(
+                "enable_private_channels=True but no credentials were given",
+                fix=f"pass auth={{'api_key': ..., 'private_key': ...}}, set key_id/key_secret in the backpack "
+                f"section of config.yaml, or set {ENV_API_KEY} and {ENV_PRIVATE_KEY}",
+            )
+        return self
+
+    @property
+    def depth_stream_prefix(self) -> str:
+        return "depth" if self.depth_window == "realtime" else f"depth.{self.depth_window}"
+
+    def ssl_context(self):
+        """An SSL context trusting ``ca_file`` in addition to the system store, or None for the defaults."""
+        if self.ca_file is None:
+            return None
+        import ssl
+
+        ctx = ssl.create_default_context()
+        ctx.load_verify_locations(cafile=str(self.ca_file))
+        return ctx
+
+    # ---- construction from the sources a cryptofeed user has -------------------------------
+
+    @classmethod
+    def build(cls, source: Any = None, **overrides: Any) -> "BackpackConfig":
+        """Make a config from a BackpackConfig, a dict, cryptofeed's Config (its ``backpack`` section) or None."""
+        if isinstance(source, BackpackConfig) and not overrides:
+            return source
+        data: dict[str, Any] = {}
+        if isinstance(source, BackpackConfig):
+            data = source.model_dump(exclude_unset=True)
+            if source.auth is not None:
+                data["auth"] = source.auth
+        elif isinstance(source, Mapping):
+            data = _from_mapping(source)
+        elif source is not None and hasattr(source, "config"):
+            # cryptofeed.config.Config: the exchange section is keyed by the lower-case exchange id
+            section = source.config.get("backpack") if hasattr(source.config, "get") else None
+            data = _from_mapping(section or {})
+        elif source is not None:
+            raise BackpackConfigError("config", f"unsupported type {type(source).__name__}", "pass a BackpackConfig, a dict or a cryptofeed Config")
+        data.update(overrides)
+        _credentials_from_env(data)
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "BackpackConfig":
+        try:
+            return cls(**dict(data))
+        except ValidationError as exc:
+            raise _config_error(exc) from None
+
+
+def _from_mapping(section: Mapping[str, Any]) -> dict[str, Any]:
+    """cryptofeed's per-exchange section uses key_id/key_secret; everything else is ours."""
+    data = {k: v for k, v in dict(section).items() if k not in ("key_id", "key_secret", "key_passphrase", "account_name")}
+    if isinstance(data.get("auth"), Mapping):
+        data["auth"] = dict(data["auth"])
+    key_id, key_secret = section.get("key_id"), section.get("key_secret")
+    if key_id and key_secret and "auth" not in data:
+        data["auth"] = {"api_key": key_id, "private_key": key_secret}
+    for nested in ("proxies", "rest"):
+        if isinstance(data.get(nested), Mapping):
+            data[nested] = dict(data[nested])
+    return data
+
+
+def _credentials_from_env(data: dict[str, Any]) -> None:
+    if "auth" not in data or data["auth"] is None:
+        key, secret = os.environ.get(ENV_API_KEY), os.environ.get(ENV_PRIVATE_KEY)
+        if key and secret:
+            data["auth"] = {"api_key": key, "private_key": secret}
+    if "proxies" not in data and os.environ.get(ENV_PROXY):
+        data["proxies"] = {"url": os.environ[ENV_PROXY]}
+
+
+def _config_error(exc: ValidationError) -> BackpackConfigError:
+    """Turn pydantic's report into one error naming the field, the problem and the allowed values."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "config"
+    ctx = err.get("ctx") or {}
+    cause = ctx.get("error")
+    if isinstance(cause, (BackpackAuthError, BackpackConfigError)):
+        raise cause
+    if err["type"] == "extra_forbidden":
+        allowed = ", ".join(sorted(BackpackConfig.model_fields))
+        return BackpackConfigError(field, "is not an option", f"known options: {allowed}")
+    if err["type"] == "literal_error":
+        return BackpackConfigError(field, f"got {err.get('input')!r}", f"allowed values: {ctx.get('expected')}")
+    msg = err["msg"].removeprefix("Value error, ")
+    return BackpackConfigError(field, msg, _hint(field))
+
+
+def _hint(field: str) -> str:
+    return {
+        "depth_window": f"allowed values: {', '.join(DEPTH_WINDOWS)}",
+        "snapshot_limit": f"allowed values: {', '.join(map(str, SNAPSHOT_LIMITS))}",
+        "window_ms": f"between 1 and {_auth.MAX_WINDOW_MS} milliseconds",
+    }.get(field, "")

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test-suite starts as real third-party servers.
+# Idempotent: does nothing when they are already installed.
+set -euo pipefail
+need=()
+command -v tinyproxy >/dev/null 2>&1 || need+=(tinyproxy)
+command -v microsocks >/dev/null 2>&1 || need+=(microsocks)
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq "${need[@]}" >/dev/null
