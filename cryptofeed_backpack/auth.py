@@ -82,6 +82,32 @@ def _sorted_pairs(params: Mapping[str, Any]) -> str:
     return "&".join(f"{k}={_format_value(params[k])}" for k in sorted(params) if params[k] is not None)
 
 
+def _as_int(value: Any) -> int | None:
+    """int, or a decimal-digit string (a verifier reads them from headers); anything else is None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _check_timing(timestamp_ms: Any, window_ms: Any) -> None:
+    """Reject what the exchange would reject with an opaque "Invalid signature" / "Request has expired"."""
+    window = _as_int(window_ms)
+    if window is None or not 1 <= window <= MAX_WINDOW_MS:
+        raise BackpackAuthError(
+            f"window_ms={window_ms!r} is outside 1..{MAX_WINDOW_MS}", fix="use an integer window in milliseconds, default 5000"
+        )
+    ts = _as_int(timestamp_ms)
+    if ts is None or not 0 < ts < 10**14:
+        raise BackpackAuthError(
+            f"timestamp_ms={timestamp_ms!r} is not an integer Unix time in milliseconds",
+            fix="pass int(time.time() * 1000); microseconds or float seconds make the signature invalid",
+        )
+
+
 def signing_string(
     instruction: str,
     params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
@@ -93,12 +119,13 @@ def signing_string(
     ``params`` is the query (GET) or the JSON body (POST/DELETE); a list of dicts is the batch
     form, where each element becomes its own ``instruction=...&<sorted k=v>`` piece.
     """
+    _check_timing(timestamp_ms, window_ms)
     if isinstance(params, Sequence) and not isinstance(params, (str, bytes)):
         pieces = []
         for item in params:
             body = _sorted_pairs(item)
             pieces.append(f"instruction={instruction}" + (f"&{body}" if body else ""))
-        head = "&".join(pieces)
+        head = "&".join(pieces) or f"instruction={instruction}"  # an empty batch signs like no params
     else:
         body = _sorted_pairs(params or {})
         head = f"instruction={instruction}" + (f"&{body}" if body else "")
