@@ -155,6 +155,7 @@ class BackpackConfig(_Frozen):
     enable_private_channels: bool = False
     window_ms: int = Field(_auth.DEFAULT_WINDOW_MS, ge=1, le=_auth.MAX_WINDOW_MS)
     balance_poll_interval_s: float = Field(30.0, gt=0)
+    private_scope: Literal["symbols", "all"] = "symbols"
 
     proxies: BackpackProxies = BackpackProxies()
     rest: RestPolicy = RestPolicy()

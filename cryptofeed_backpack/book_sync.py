@@ -1,0 +1,109 @@
+"""Transport-free L2 book synchronisation (PROTOCOL.md §4).
+
+Deltas are buffered until a REST snapshot with ``lastUpdateId = L`` bridges them (the first kept
+delta has ``U <= L+1 <= u``); afterwards a delta is applied only when it continues the sequence.
+Any break invalidates the book, which the caller re-seeds from REST. Levels are absolute:
+``qty == 0`` removes a price. Prices are Decimal keys, so REST "86700" and WS "86700.0" match.
+
+The state machine never does I/O: it returns what happened and the caller acts on it.
+"""
+from __future__ import annotations
+
+from collections import deque
+from enum import Enum
+from typing import Callable, MutableMapping, Optional, Sequence
+
+from .schemas import DepthMsg, DepthSnapshot, Level
+
+BID = "bid"
+ASK = "ask"
+
+Sides = tuple[object, MutableMapping, MutableMapping]
+
+
+class Outcome(Enum):
+    BUFFERED = "buffered"  # waiting for a snapshot; the caller should make sure one is on its way
+    APPLIED = "applied"  # the delta continued the sequence and is in the book
+    STALE = "stale"  # already covered by the book (u <= last applied id): ignored
+    GAP = "gap"  # the sequence broke: the book was dropped, re-snapshot and re-buffer
+    SYNCED = "synced"  # a snapshot bridged the buffer: emit the whole book
+    SNAPSHOT_TOO_OLD = "snapshot_too_old"  # the buffer starts after L+1: fetch a newer snapshot
+
+
+def apply_levels(side: MutableMapping, levels: Sequence[Level]) -> None:
+    for price, qty in levels:
+        if qty:
+            side[price] = qty
+        elif price in side:
+            del side[price]
+
+
+class BookSync:
+    """One symbol's book. ``factory()`` returns ``(container, bids, asks)``: the object to hand to
+    callbacks and its two price->quantity mappings (cryptofeed's OrderBook in the feed, dicts in tests).
+    """
+
+    __slots__ = ("symbol", "_factory", "_buffer", "max_buffer", "container", "bids", "asks", "last_id", "gaps")
+
+    def __init__(self, symbol: str, factory: Callable[[], Sides], max_buffer: int = 20_000):
+        self.symbol = symbol
+        self._factory = factory
+        self._buffer: deque[DepthMsg] = deque(maxlen=max_buffer)
+        self.max_buffer = max_buffer
+        self.container = None
+        self.bids: Optional[MutableMapping] = None
+        self.asks: Optional[MutableMapping] = None
+        self.last_id: Optional[int] = None
+        self.gaps = 0
+
+    @property
+    def synced(self) -> bool:
+        return self.last_id is not None
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def reset(self) -> None:
+        """Forget the book and everything buffered (on reconnect or gap)."""
+        self._buffer.clear()
+        self.container = self.bids = self.asks = None
+        self.last_id = None
+
+    def on_delta(self, msg: DepthMsg) -> Outcome:
+        last = self.last_id
+        if last is None:
+            self._buffer.append(msg)
+            return Outcome.BUFFERED
+        if msg.last_id <= last:
+            return Outcome.STALE
+        if msg.first_id > last + 1:
+            self.gaps += 1
+            self.reset()
+            self._buffer.append(msg)
+            return Outcome.GAP
+        # U == last+1, or a straddling delta (U <= last < u): absolute levels make re-applying safe.
+        apply_levels(self.bids, msg.bids)
+        apply_levels(self.asks, msg.asks)
+        self.last_id = msg.last_id
+        return Outcome.APPLIED
+
+    def on_snapshot(self, snap: DepthSnapshot) -> Outcome:
+        """Seed from REST; apply the buffered deltas that follow it."""
+        top = snap.lastUpdateId
+        pending = [m for m in self._buffer if m.last_id > top]
+        if pending and pending[0].first_id > top + 1:
+            # Deltas between L and the buffer's first U are missing: this snapshot is too old.
+            self._buffer = deque(pending, maxlen=self.max_buffer)
+            return Outcome.SNAPSHOT_TOO_OLD
+        self.container, self.bids, self.asks = self._factory()
+        apply_levels(self.bids, snap.bids)
+        apply_levels(self.asks, snap.asks)
+        self.last_id = top
+        self._buffer.clear()
+        for msg in pending:
+            if self.on_delta(msg) is Outcome.GAP:
+                # on_delta already reset us and buffered msg; drop the rest, the caller re-snapshots.
+                self._buffer.extend(m for m in pending if m.first_id > msg.first_id)
+                return Outcome.GAP
+        return Outcome.SYNCED
