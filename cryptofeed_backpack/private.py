@@ -355,8 +355,9 @@ def subscribe_message(streams: Sequence[str], signature_array: Sequence[str], me
 
 # ---- rejected subscriptions ---------------------------------------------------------------
 
-_CLOCK_WORDS = ("expired", "window", "timestamp", "too early", "future", "clock")
+_CLOCK_WORDS = ("expired", "x-window", "recvwindow", "timestamp", "too early", "future", "clock")
 _SIGNATURE_WORDS = ("signature",)
+_NOT_AUTH_CODES = frozenset({"4002", "4006", "4008"})  # Parse error, Invalid stream, Invalid depth window
 _KEY_WORDS = ("api key", "apikey", "api-key", "x-api-key", "unauthorized", "forbidden", "public key", "verifying key")
 
 
@@ -370,6 +371,8 @@ def explain_ws_error(code: Optional[int | str], message: Optional[str]) -> Optio
     """
     text = (message or "").lower()
     code_text = str(code).upper() if code is not None else ""
+    if code_text in _NOT_AUTH_CODES:
+        return None
     head = f"private subscription rejected ({code}: {message})"
     if any(word in text for word in _CLOCK_WORDS) or code_text == "TOO_EARLY":
         return BackpackAuthError(
