@@ -1,0 +1,1 @@
+"""Stand-alone developer tools (run as ``python -m tools.<name>``)."""
