@@ -11,13 +11,16 @@ import asyncio
 import email.utils
 import logging
 import random
+import re
 import time
 from collections import deque
 from typing import Any, Callable, Mapping, Optional, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
+import aiohttp_socks
 import msgspec
+import python_socks
 
 from . import auth
 from .errors import (
@@ -38,6 +41,20 @@ HISTORY_PATHS = ("/api/v1/trades/history", "/api/v1/klines", "/api/v1/fundingRat
 HISTORY_PREFIXES = ("/wapi/v1/history/",)
 WINDOW_S = 60.0
 _ERROR_TEXT_LIMIT = 300
+
+# everything that means "no answer from the exchange": retried, then BackpackConnectionError.
+# aiohttp_socks' errors derive from plain Exception, not from aiohttp's or OSError.
+TRANSPORT_ERRORS = (
+    aiohttp.ClientError,
+    asyncio.TimeoutError,
+    OSError,
+    aiohttp_socks.ProxyError,
+    aiohttp_socks.ProxyConnectionError,
+    aiohttp_socks.ProxyTimeoutError,
+    python_socks.ProxyError,
+    python_socks.ProxyConnectionError,
+    python_socks.ProxyTimeoutError,
+)
 
 Params = Mapping[str, Any] | Sequence[tuple[str, Any]] | None
 
@@ -277,7 +294,7 @@ class BackpackRestClient:
             retry_after: Optional[float] = None
             try:
                 status, body, retry_after_header, reason = await self._send_once(method, url, query, json_body, headers, policy.timeout_s)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except TRANSPORT_ERRORS as exc:
                 failure: BaseException = self._connection_error(exc, where)
             else:
                 if 200 <= status < 300:
@@ -351,26 +368,33 @@ class BackpackRestClient:
             cause = f"no response within {self.config.rest.timeout_s}s"
         else:
             cause = self._scrub(f"{type(exc).__name__}: {exc}")
-        if route.url:
+        proxy_status = exc.status if isinstance(exc, aiohttp.ClientHttpProxyError) else None
+        rejected = proxy_status in (401, 407) or "authentication fail" in str(exc).lower()
+        if route.url and rejected:
+            fix = f"the proxy {route.redacted} rejected the credentials; check user:password in the proxy URL"
+        elif route.url and proxy_status is not None:
+            fix = f"the proxy {route.redacted} refused the tunnel (HTTP {proxy_status}); check its allowed ports/hosts (tinyproxy: ConnectPort, Allow)"
+        elif route.url:
             fix = f"check that the proxy {route.redacted} is running and reachable, or change proxies"
-            via = f" via {route.describe()}"
         else:
             fix = "check the network and rest_url, or configure a proxy with proxies={'url': 'socks5://host:1080'}"
-            via = ""
+        via = f" via {route.describe()}" if route.url else ""
         return BackpackConnectionError(f"cannot reach {self._host}{via} ({where}): {cause}; fix: {fix}")
 
     def _scrub(self, text: str) -> str:
         """Remove proxy credentials and key material from text that came from elsewhere."""
-        secrets: list[str] = []
-        url = self._proxy.route.url
-        if url:
-            parts = urlsplit(url)
-            secrets += [url] + [s for s in (parts.password, parts.username) if s]
+        route = self._proxy.route
+        replacements: list[tuple[str, str]] = []
+        if route.url:
+            parts = urlsplit(route.url)
+            replacements.append((route.url, route.redacted or "***"))
+            replacements += [(s, "***") for s in (parts.password, parts.username) if s]
+            replacements += [(unquote(s), "***") for s in (parts.password, parts.username) if s]
         if self.config.auth is not None:
-            secrets += self.config.auth.secret_forms()
-        for secret in secrets:
-            if secret and secret in text:
-                text = text.replace(secret, "***" if secret != url else (self._proxy.route.redacted or "***"))
+            replacements += [(s, "***") for s in self.config.auth.secret_forms()]
+        for secret, shown in replacements:
+            # whole tokens only, so a short user name does not shred unrelated words
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", shown, text)
         return text
 
     # ---- decoded helpers ------------------------------------------------------------------
