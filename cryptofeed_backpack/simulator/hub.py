@@ -1,0 +1,178 @@
+"""Connections, subscriptions and fan-out. Frames are serialised once and queued per connection.
+
+Each connection has its own writer task, so a slow client never blocks the engine; a client
+that falls more than ``MAX_QUEUE`` frames behind is disconnected (as a real exchange would).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import msgspec
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Optional, TextIO
+
+from aiohttp import web
+
+from .faults import Faults
+
+LOG = logging.getLogger("cryptofeed_backpack.simulator")
+MAX_QUEUE = 500_000
+_ENCODER = msgspec.json.Encoder()
+
+
+@dataclass
+class SimStats:
+    frames_sent: int = 0
+    frames_published: int = 0
+    connections_total: int = 0
+    connections: int = 0
+    subscriptions: int = 0
+    rest_calls: int = 0
+    engine_events: int = 0
+    errors_sent: int = 0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class Connection:
+    def __init__(self, ws: web.WebSocketResponse, hub: "Hub"):
+        self.ws = ws
+        self.hub = hub
+        self.queue: deque[str] = deque()
+        self.wakeup = asyncio.Event()
+        self.streams: set[str] = set()
+        self.keys: set[str] = set()  # hub keys (private keys are prefixed with the api key)
+        self.close_budget: Optional[int] = None
+        self.closed = False
+        self.sent = 0
+        self.last_pong = time.monotonic()
+        self.task: Optional[asyncio.Task] = None
+
+    def push(self, frame: str) -> None:
+        if self.closed:
+            return
+        if len(self.queue) >= MAX_QUEUE:
+            LOG.warning("client fell %d frames behind; closing it", MAX_QUEUE)
+            self.abort()
+            return
+        self.queue.append(frame)
+        self.wakeup.set()
+
+    async def writer(self) -> None:
+        faults, stats, ws = self.hub.faults, self.hub.stats, self.ws
+        try:
+            while not self.closed:
+                await self.wakeup.wait()
+                self.wakeup.clear()
+                while self.queue and not self.closed:
+                    wait = faults.stall_until - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                        continue
+                    frame = self.queue.popleft()
+                    await ws.send_str(frame)
+                    self.sent += 1
+                    stats.frames_sent += 1
+                    if self.close_budget is not None:
+                        self.close_budget -= 1
+                        if self.close_budget <= 0:
+                            self.abort()
+                            return
+        except (ConnectionResetError, RuntimeError, asyncio.CancelledError):
+            pass
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a close handshake (what a crashed server does)."""
+        self.closed = True
+        self.wakeup.set()
+        transport = self.ws._req.transport if self.ws._req is not None else None  # noqa: SLF001
+        if transport is not None:
+            transport.abort()
+
+    def idle(self) -> bool:
+        return not self.queue
+
+
+@dataclass
+class Hub:
+    faults: Faults
+    stats: SimStats
+    subs: dict = field(default_factory=dict)  # key -> set[Connection]
+    connections: set = field(default_factory=set)
+    recorder: Optional[TextIO] = None
+
+    def add(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        self.stats.connections_total += 1
+        self.stats.connections = len(self.connections)
+
+    def remove(self, conn: Connection) -> None:
+        conn.closed = True
+        conn.wakeup.set()
+        for key in conn.keys:
+            group = self.subs.get(key)
+            if group is not None:
+                group.discard(conn)
+                if not group:
+                    del self.subs[key]
+        self.stats.subscriptions -= len(conn.keys)
+        conn.keys.clear()
+        self.connections.discard(conn)
+        self.stats.connections = len(self.connections)
+
+    def subscribe(self, conn: Connection, key: str) -> bool:
+        if key in conn.keys:
+            return False
+        conn.keys.add(key)
+        self.subs.setdefault(key, set()).add(conn)
+        self.stats.subscriptions += 1
+        return True
+
+    def unsubscribe(self, conn: Connection, key: str) -> None:
+        if key not in conn.keys:
+            return
+        conn.keys.discard(key)
+        group = self.subs.get(key)
+        if group is not None:
+            group.discard(conn)
+            if not group:
+                del self.subs[key]
+        self.stats.subscriptions -= 1
+
+    def wants(self, key: str) -> bool:
+        return key in self.subs
+
+    def publish(self, key: str, stream: str, data: dict) -> None:
+        """Serialise ``{"data":..,"stream":..}`` once and queue it for every subscriber of ``key``."""
+        group = self.subs.get(key)
+        if not group and self.recorder is None:
+            return
+        frame = _ENCODER.encode({"data": data, "stream": stream}).decode()
+        self.publish_raw(key, stream, frame)
+
+    def publish_raw(self, key: str, stream: str, frame: str) -> None:
+        group = self.subs.get(key)
+        if self.recorder is not None and not key.startswith("account"):
+            self.recorder.write(json.dumps({"ts": time.time(), "stream": stream, "frame": frame}) + "\n")
+        if group:
+            self.stats.frames_published += 1
+            for conn in group:
+                conn.push(frame)
+
+    def close_after(self, frames: int) -> None:
+        for conn in self.connections:
+            conn.close_budget = frames
+
+    def broadcast_raw(self, text: str, stream: Optional[str]) -> int:
+        targets = self.subs.get(stream, ()) if stream else self.connections
+        for conn in targets:
+            conn.push(text)
+        return len(targets)
+
+    def idle(self) -> bool:
+        return all(c.idle() for c in self.connections)
