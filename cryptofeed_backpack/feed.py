@@ -302,34 +302,34 @@ class BackpackFeed(Feed):
     # ---- public channels ------------------------------------------------------------------------
 
     async def _on_trade(self, msg, symbol: str, timestamp: float) -> None:
-        await self.callback(TRADES, parse.trade(msg, symbol, raw=msg), timestamp)
+        await self.callback(TRADES, parse.trade(msg, symbol), timestamp)
 
     async def _on_book_ticker(self, msg, symbol: str, timestamp: float) -> None:
         if self._want_ticker:
-            await self.callback(TICKER, parse.ticker(msg, symbol, raw=msg), timestamp)
+            await self.callback(TICKER, parse.ticker(msg, symbol), timestamp)
         if self._want_l1:
-            await self.callback(L1_BOOK, parse.l1_book(msg, symbol, raw=msg), timestamp)
+            await self.callback(L1_BOOK, parse.l1_book(msg, symbol), timestamp)
 
     async def _on_kline(self, msg, symbol: str, timestamp: float) -> None:
         if self.candle_closed_only and not msg.closed:
             return
-        await self.callback(CANDLES, parse.candle(msg, symbol, self.candle_interval, raw=msg), timestamp)
+        await self.callback(CANDLES, parse.candle(msg, symbol, self.candle_interval), timestamp)
 
     async def _on_mark_price(self, msg, symbol: str, timestamp: float) -> None:
         if self._want_funding:
-            await self.callback(FUNDING, parse.funding(msg, symbol, raw=msg), timestamp)
+            await self.callback(FUNDING, parse.funding(msg, symbol), timestamp)
         if self._want_index:
-            index = parse.index(msg, symbol, raw=msg)
+            index = parse.index(msg, symbol)
             if index is not None:
                 await self.callback(INDEX, index, timestamp)
 
     async def _on_open_interest(self, msg, symbol: str, timestamp: float) -> None:
-        await self.callback(OPEN_INTEREST, parse.open_interest(msg, symbol, raw=msg), timestamp)
+        await self.callback(OPEN_INTEREST, parse.open_interest(msg, symbol), timestamp)
 
     async def _on_liquidation(self, msg, symbol: str, timestamp: float) -> None:
         # The bare stream carries every market: keep only the ones asked for.
         if msg.symbol in self._by_kind.get(LIQUIDATIONS, ()):
-            await self.callback(LIQUIDATIONS, parse.liquidation(msg, symbol, raw=msg), timestamp)
+            await self.callback(LIQUIDATIONS, parse.liquidation(msg, symbol), timestamp)
 
     # ---- L2 book --------------------------------------------------------------------------------
 
@@ -402,7 +402,7 @@ class BackpackFeed(Feed):
             top = self._top(book)
             self._emitted_top[book.symbol] = top
             container = self._truncated(book, top)
-        await self.book_callback(L2_BOOK, container, timestamp, timestamp=ts, raw=snapshot,
+        await self.book_callback(L2_BOOK, container, timestamp, timestamp=ts, raw=None,
                                  sequence_number=book.last_id, delta=None)
 
     async def _emit_delta(self, book: BookSync, msg: DepthMsg, timestamp: float) -> None:
@@ -418,7 +418,7 @@ class BackpackFeed(Feed):
             delta = {BID: msg.bids, ASK: msg.asks}
             container = book.container
         await self.book_callback(L2_BOOK, container, timestamp, timestamp=parse.us_to_s(msg.engine_time_us or msg.event_time_us),
-                                 raw=msg, sequence_number=msg.last_id, delta=delta)
+                                 raw=None, sequence_number=msg.last_id, delta=delta)
 
     # ---- private channels -----------------------------------------------------------------------
 
