@@ -39,7 +39,8 @@ DESCRIPTION = "Check Backpack ED25519 API credentials offline and the local cloc
 EPILOG = f"""\
 credentials: --api-key / --private-key, or the environment variables {ENV_API_KEY} and {ENV_PRIVATE_KEY}
 (preferred: a key typed on the command line lands in shell history and in `ps`), or --private-key-file.
-Accepted private-key forms: base64 or hex of the 32-byte Ed25519 seed, or of a 64-byte seed||public key.
+Accepted private-key forms: base64 (standard or url-safe) or hex of the 32-byte Ed25519 seed, or of a
+64-byte seed||public key. A url-safe key may start with "-": write --private-key=VALUE then.
 
 exit codes:
   0  credentials valid, clock within --max-drift-ms (or not checked)
