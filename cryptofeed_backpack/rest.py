@@ -462,8 +462,10 @@ class BackpackRestClient:
     async def positions(self) -> list:
         return await self.get_json("/api/v1/position", instruction="positionQuery")
 
-    async def fill_history(self, symbol: Optional[str] = None, limit: int = 100, offset: int = 0) -> list:
-        params = {"symbol": symbol, "limit": limit, "offset": offset}
+    async def fill_history(
+        self, symbol: Optional[str] = None, limit: int = 100, offset: int = 0, *, from_ms: Optional[int] = None, to_ms: Optional[int] = None
+    ) -> list:
+        params = {"symbol": symbol, "limit": limit, "offset": offset, "from": from_ms, "to": to_ms}
         return await self.get_json("/wapi/v1/history/fills", params, instruction="fillHistoryQueryAll")
 
 
