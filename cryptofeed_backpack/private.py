@@ -374,6 +374,12 @@ def explain_ws_error(code: Optional[int | str], message: Optional[str]) -> Optio
     if code_text in _NOT_AUTH_CODES:
         return None
     head = f"private subscription rejected ({code}: {message})"
+    if "missing" in text and any(word in text for word in ("signature", "auth", "header", "key")):
+        return BackpackAuthError(
+            head,
+            cause="the subscription carried no (or incomplete) credentials",
+            fix="configure auth (api_key/private_key) with enable_private_channels=True so SUBSCRIBE is signed",
+        )
     if any(word in text for word in _CLOCK_WORDS) or code_text == "TOO_EARLY":
         return BackpackAuthError(
             head,

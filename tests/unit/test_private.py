@@ -290,6 +290,11 @@ def test_explain_ws_error_ignores_non_auth_errors(code, message):
     assert private.explain_ws_error(code, message) is None
 
 
+def test_missing_credentials_error():
+    err = private.explain_ws_error("UNAUTHORIZED", "Missing authentication headers")
+    assert "no (or incomplete) credentials" in err.cause and "enable_private_channels" in err.fix
+
+
 def test_clock_error_mentions_window_limit():
     err = private.explain_ws_error(None, "Request has expired")
     assert "window_ms" in err.fix and "60000" in err.fix
