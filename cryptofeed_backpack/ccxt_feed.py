@@ -109,7 +109,10 @@ def translate_error(exc: BaseException, ccxt_module) -> BackpackError:
     """A ccxt (or aiohttp) failure -> our typed error with the fix in its text."""
     if isinstance(exc, BackpackError):
         return exc
-    text = str(exc)[:300]
+    try:
+        text = str(exc)[:300]
+    except Exception:  # a wrapped exception whose __str__ fails must not hide the original failure
+        text = type(exc).__name__
     status = getattr(exc.args[0], "status", None) if exc.args else None  # aiohttp handshake error inside NetworkError
     if status is None:
         match = _HTTP_STATUS.search(text)
