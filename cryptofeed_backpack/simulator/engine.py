@@ -179,12 +179,17 @@ class MarketSim:
     # ---- random engine events --------------------------------------------------------------
 
     def step(self) -> None:
-        r = self.rng.random()
-        if r < 0.22:
-            self._random_trade()
-        else:
-            self._random_level(r)
-        self._commit()
+        """One engine event: always exactly one new update id (a no-op draw is redrawn)."""
+        before = self.update_id
+        for _ in range(16):
+            r = self.rng.random()
+            if r < 0.22:
+                self._random_trade()
+            else:
+                self._random_level(r)
+            self._commit()
+            if self.update_id != before:
+                return
 
     def _random_level(self, r: float) -> None:
         rng = self.rng

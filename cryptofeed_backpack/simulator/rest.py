@@ -42,8 +42,11 @@ def parse_failure(param: str, type_name: str, detail: str = "Expect a valid enum
                         content_type="text/plain")
 
 
+SIM_KEY = web.AppKey("sim", object)
+
+
 def _sim(request: web.Request) -> "BackpackSimulator":
-    return request.app["sim"]
+    return request.app[SIM_KEY]
 
 
 @web.middleware

@@ -97,7 +97,7 @@ class BackpackSimulator:
         if self._record_path is not None:
             self.hub.recorder = open(self._record_path, "w", buffering=1 << 16)
         app = web.Application(middlewares=[rest.edge])
-        app["sim"] = self
+        app[rest.SIM_KEY] = self
         rest.add_routes(app)
         app.router.add_get("/", websocket_handler)
         app.router.add_get("/ws", websocket_handler)
@@ -189,6 +189,14 @@ class BackpackSimulator:
         while not self.hub.idle() and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
         await asyncio.sleep(0.02)
+
+    async def wait_subscriptions(self, count: int, timeout: float = 5.0) -> None:
+        """Wait until the server has registered ``count`` subscriptions (SUBSCRIBE has no ack)."""
+        deadline = time.monotonic() + timeout
+        while self.stats.subscriptions < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.stats.subscriptions} subscriptions after {timeout}s, expected {count}")
+            await asyncio.sleep(0.005)
 
     def add_account(self, api_key_b64: str):
         return self.accounts.add(api_key_b64)

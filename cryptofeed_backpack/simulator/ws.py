@@ -14,6 +14,7 @@ from aiohttp import web
 
 from .hub import Connection
 from .private import AuthFailure
+from .rest import SIM_KEY
 from .streams import ERR_PARSE, StreamError, parse_stream
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def error_frame(code: int, message: str) -> str:
 
 
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
-    sim: "BackpackSimulator" = request.app["sim"]
+    sim: "BackpackSimulator" = request.app[SIM_KEY]
     if request.headers.get("Upgrade", "").lower() != "websocket":
         return web.Response(status=404, text="not found", content_type="text/plain")
     # autoping off: pings and pongs are handled here so faults can suppress them
