@@ -131,6 +131,8 @@ class BackpackFeed(Feed):
         self._liquidation_bare = False
         self._liquidation_probe_at: Optional[float] = None
         self._private_subscribed: list[str] = []
+        self.last_auth_error = None
+        self.clock_skew_ms: Optional[float] = None
         self._by_kind = self._streams_by_kind()
         self._handlers = {
             "trade": self._on_trade,
@@ -294,8 +296,9 @@ class BackpackFeed(Feed):
             explained = private.explain_ws_error(code, message)
             if explained is not None:
                 self.metrics.inc("auth_failures")
-                LOG.error("%s: private subscription rejected: %s", self.id, explained)
                 self.last_auth_error = explained
+                # The exchange's text rarely says whether the clock or the key is wrong: measure the clock.
+                asyncio.create_task(self._diagnose_auth_failure(explained))
                 return
         self._drop(f"error_{code}", "-", msg, BackpackStreamError(code, message))
 
@@ -439,6 +442,29 @@ class BackpackFeed(Feed):
         if self.public_streams() or self.liquidation_streams() or any(c in self._wanted_std for c in (ORDER_INFO, FILLS, POSITIONS)):
             return connections
         return [c for c in connections if not hasattr(c[0], "address") or not str(getattr(c[0], "address", "")).startswith("wss://")]
+
+    async def _diagnose_auth_failure(self, explained) -> None:
+        from . import auth
+        from .errors import BackpackAuthError
+
+        window = self.backpack_config.window_ms
+        skew = None
+        try:
+            sent = auth.now_ms()
+            server = int((await self._rest().get_text("/api/v1/time")).strip())
+            skew = server - (sent + auth.now_ms()) / 2
+        except (BackpackError, ValueError) as exc:
+            LOG.warning("%s: could not measure clock skew against /api/v1/time: %s", self.id, exc)
+        self.clock_skew_ms = skew
+        if skew is not None and abs(skew) > window / 2:
+            explained = BackpackAuthError(
+                "private subscription rejected",
+                cause=f"the local clock is {skew:+.0f} ms off the exchange's (window_ms={window})",
+                fix="sync the clock with NTP, or raise window_ms (max 60000)",
+            )
+            self.last_auth_error = explained
+        LOG.error("%s: %s%s", self.id, explained,
+                  "" if skew is None else f" [measured clock skew {skew:+.0f} ms against /api/v1/time]")
 
     def _connect_rest(self):
         if BALANCES not in self._wanted_std:
