@@ -228,9 +228,9 @@ class Accounts:
         unreal = (mark - pos.entry) * pos.qty
         return {
             "B": _s(entry), "E": now_us(), "M": _s(mark), "P": _s(unreal.quantize(Decimal("0.000001"))),
-            "Q": _s(abs(pos.qty)), "T": now_us(), "b": _s(entry), "f": "0.02", "i": pos.id, "l": "0",
+            "Q": spec.qty_str(spec.qty_steps(abs(pos.qty))), "T": now_us(), "b": _s(entry), "f": "0.02", "i": pos.id, "l": "0",
             "m": "0.0125", "n": _s((abs(pos.qty) * mark).quantize(EIGHT)), "p": _s(pos.realized.quantize(Decimal("0.000001"))),
-            "q": _s(pos.qty), "s": m.symbol,
+            "q": spec.qty_str(spec.qty_steps(pos.qty)), "s": m.symbol,  # padded to step, as live
         }
 
     # ---- REST shapes (ccxt backpack.py response comments) -------------------------------
