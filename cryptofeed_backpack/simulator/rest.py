@@ -310,6 +310,21 @@ async def funding_rates(request: web.Request) -> web.Response:
     return _json(rows, headers=headers)
 
 
+async def assets(request: web.Request) -> web.Response:
+    """Shape from the response comment of ccxt backpack.py fetch_currencies (ccxt loads it with markets)."""
+    sim = _sim(request)
+    symbols = sorted({s.base for s in sim.specs.values()} | {s.quote for s in sim.specs.values()})
+    body = [{
+        "coingeckoId": None, "displayName": sym, "symbol": sym,
+        "tokens": [{
+            "blockchain": "Solana", "contractAddress": None, "depositEnabled": True, "displayName": sym,
+            "maximumWithdrawal": None, "minimumDeposit": "0.01", "minimumWithdrawal": "0.02",
+            "withdrawEnabled": True, "withdrawalFee": "0.01",
+        }],
+    } for sym in symbols]
+    return _json(body)
+
+
 async def status(request: web.Request) -> web.Response:
     return _json({"message": None, "status": "Ok"})
 
@@ -370,6 +385,7 @@ async def fills(request, sim, account) -> web.Response:
 def add_routes(app: web.Application) -> None:
     get = app.router.add_get
     get("/api/v1/markets", markets)
+    get("/api/v1/assets", assets)
     get("/api/v1/market", market)
     get("/api/v1/depth", depth)
     get("/api/v1/trades", trades)
