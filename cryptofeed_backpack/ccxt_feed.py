@@ -44,8 +44,6 @@ INTERVAL_SECONDS = {
     "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400, "3d": 259200, "1w": 604800,
 }
 PERP_SUFFIX = "PERP"  # cryptofeed's normalized perpetual suffix (BTC-USDC-PERP)
-BACKOFF_BASE_S = 0.25
-BACKOFF_CAP_S = 30.0
 
 
 # ---- pure helpers ------------------------------------------------------------------------------
@@ -130,12 +128,13 @@ def translate_error(exc: BaseException, ccxt_module) -> BackpackError:
     return BackpackConnectionError(f"{type(exc).__name__}: {text} (retrying with backoff; check rest_url, ws_url, ca_file and proxies)")
 
 
-def backoff_s(attempt: int, error: BackpackError) -> float:
-    """Capped full-jitter backoff; rate limits and region refusals start higher."""
-    floor = 2.0 if isinstance(error, BackpackRateLimitError) else 0.0
+def backoff_s(attempt: int, error: BackpackError, base_s: float = 0.25, cap_s: float = 8.0) -> float:
+    """Capped full-jitter backoff (BackpackConfig.rest.backoff_base_s/backoff_cap_s). Rate limits wait at
+    least 2 s (or the cap); a region refusal will not clear soon, so it waits the whole cap."""
     if isinstance(error, BackpackRegionRestrictedError):
-        return BACKOFF_CAP_S
-    return min(BACKOFF_CAP_S, floor + random.uniform(0, BACKOFF_BASE_S * 2 ** min(attempt, 8)))
+        return cap_s
+    floor = min(2.0, cap_s) if isinstance(error, BackpackRateLimitError) else 0.0
+    return min(cap_s, floor + random.uniform(0, base_s * 2 ** min(attempt, 16)))
 
 
 def import_ccxt():
@@ -312,7 +311,8 @@ class CcxtBackpackFeed(Feed):
                 failures = self._failures.get((channel, normalized), 0) + 1
                 self._failures[(channel, normalized)] = failures
                 self.metrics.inc(f"ccxt_errors_{type(error).__name__}")
-                delay = backoff_s(failures, error)
+                policy = self.backpack_config.rest
+                delay = backoff_s(failures, error, policy.backoff_base_s, policy.backoff_cap_s)
                 LOG.warning("%s(ccxt) %s %s failed (%d in a row): %s; retrying in %.1fs",
                             self.id, channel, normalized, failures, error, delay)
                 if not use_rest and self.rest_fallback_after and failures >= self.rest_fallback_after and channel != CANDLES:

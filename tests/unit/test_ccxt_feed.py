@@ -192,10 +192,12 @@ def test_translate_error_reads_websocket_handshake_status():
 
 def test_backoff_is_capped_and_slower_for_rate_limits():
     rate = BackpackRateLimitError(429, None, "x")
-    assert all(2.0 <= ccxt_feed.backoff_s(a, rate) <= ccxt_feed.BACKOFF_CAP_S for a in range(1, 40))
+    assert all(2.0 <= ccxt_feed.backoff_s(a, rate, 0.25, 8.0) <= 8.0 for a in range(1, 40))
     conn = BackpackConnectionError("x")
-    assert all(0 <= ccxt_feed.backoff_s(a, conn) <= ccxt_feed.BACKOFF_CAP_S for a in range(1, 40))
-    assert ccxt_feed.backoff_s(1, BackpackRegionRestrictedError(451, None, "x")) == ccxt_feed.BACKOFF_CAP_S
+    delays = [ccxt_feed.backoff_s(a, conn, 0.25, 8.0) for a in range(1, 40)]
+    assert all(0 <= d <= 8.0 for d in delays) and max(delays) > 0
+    assert ccxt_feed.backoff_s(1, BackpackRegionRestrictedError(451, None, "x"), 0.25, 8.0) == 8.0
+    assert ccxt_feed.backoff_s(3, rate, 0.01, 0.5) <= 0.5  # a small cap wins over the rate-limit floor
 
 
 # ---- construction --------------------------------------------------------------------------------
