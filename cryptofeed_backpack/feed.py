@@ -28,6 +28,7 @@ from .config import BackpackConfig
 from .errors import BackpackConfigError, BackpackError, BackpackStreamError
 from .metrics import Metrics
 from .proxy import ws_proxy_argument
+from .rest_api import BackpackRestMixin
 from .schemas import DEPTH_SNAPSHOT, ENVELOPE, STREAM_DECODERS, DepthMsg
 
 LOG = logging.getLogger("feedhandler")
@@ -47,7 +48,7 @@ SNAPSHOT_RETRY_S = (0.05, 0.2, 0.5, 1.0, 2.0, 5.0)
 LIQUIDATION_PROBE_S = 5.0
 
 
-class BackpackFeed(Feed):
+class BackpackFeed(Feed, BackpackRestMixin):
     id = BACKPACK
     websocket_endpoints = [WebsocketEndpoint("wss://ws.backpack.exchange")]
     rest_endpoints = [RestEndpoint("https://api.backpack.exchange", routes=Routes("/api/v1/markets", l2book="/api/v1/depth?symbol={}&limit={}"))]
@@ -475,13 +476,6 @@ class BackpackFeed(Feed):
         return [(poller, poller.subscribe, poller.message_handler, self.authenticate)]
 
     # ---- lifecycle ------------------------------------------------------------------------------
-
-    def _rest(self):
-        if self.rest_client is None:
-            from .rest import BackpackRestClient
-
-            self.rest_client = BackpackRestClient(self.backpack_config, metrics=self.metrics)
-        return self.rest_client
 
     async def shutdown(self) -> None:
         for task in self._snapshot_tasks.values():
