@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Optional
 
 import msgspec
-from cryptofeed.connection import AsyncConnection, RestEndpoint, Routes, WebsocketEndpoint
+from cryptofeed.connection import AsyncConnection, RestEndpoint, Routes, WebsocketEndpoint, WSAsyncConn
 from cryptofeed.defines import (ASK, BALANCES, BID, CANDLES, FILLS, FUNDING, INDEX, L1_BOOK, L2_BOOK,
                                 LIQUIDATIONS, OPEN_INTEREST, ORDER_INFO, POSITIONS, TICKER, TRADES)
 from cryptofeed.feed import Feed
@@ -133,6 +133,7 @@ class BackpackFeed(Feed, BackpackRestMixin):
         self._liquidation_probe_at: Optional[float] = None
         self._private_subscribed: list[str] = []
         self.last_auth_error = None
+        self.last_connection_error = None
         self.clock_skew_ms: Optional[float] = None
         self._by_kind = self._streams_by_kind()
         self._handlers = {
@@ -439,10 +440,25 @@ class BackpackFeed(Feed, BackpackRestMixin):
                 await self.callback(channel, obj, timestamp)
 
     def connect(self):
-        connections = super().connect()
-        if self.public_streams() or self.liquidation_streams() or any(c in self._wanted_std for c in (ORDER_INFO, FILLS, POSITIONS)):
-            return connections
-        return [c for c in connections if not hasattr(c[0], "address") or not str(getattr(c[0], "address", "")).startswith("wss://")]
+        from .proxy import websocket_proxy_route
+        from .ws import BackpackWSConn
+
+        needs_ws = bool(self.public_streams() or self.liquidation_streams()
+                        or any(c in self._wanted_std for c in (ORDER_INFO, FILLS, POSITIONS)))
+        route = websocket_proxy_route(self.backpack_config)
+        connections = []
+        for conn, subscribe, handler, authenticate in super().connect():
+            if isinstance(conn, WSAsyncConn):
+                if not needs_ws:
+                    continue
+                conn = BackpackWSConn(conn.address, self.id, route, on_error=self._on_connection_error,
+                                      subscription=conn.subscription, **conn.ws_kwargs)
+            connections.append((conn, subscribe, handler, authenticate))
+        return connections
+
+    def _on_connection_error(self, error: BaseException) -> None:
+        self.metrics.inc("ws_connect_errors")
+        self.last_connection_error = error
 
     async def _diagnose_auth_failure(self, explained) -> None:
         from . import auth

@@ -32,7 +32,8 @@ def health_report(feed, now: float | None = None) -> BackpackHealthReport:
     open_connections = sum(1 for h in feed.connection_handlers if h.conn.is_open)
     if feed.connection_handlers and open_connections == 0:
         status = DOWN
-        reasons.append("no open connection")
+        error = getattr(feed, "last_connection_error", None)
+        reasons.append("no open connection" + (f": {error}" if error is not None else ""))
 
     expected = feed.public_streams() + feed.liquidation_streams()
     started = metrics.counters.get("ws_connects", 0) > 0
