@@ -294,8 +294,7 @@ class CcxtBackpackFeed(Feed):
     # ---- supervision: retry with backoff, optional REST polling ------------------------------
 
     async def _supervise(self, channel: str, normalized: str) -> None:
-        failures = 0
-        use_rest = self.rest_only or channel == FUNDING
+        use_rest = self.rest_only or channel == FUNDING  # ccxt.pro has no watchFundingRate for Backpack
         while self._running:
             try:
                 ref = await self.market(normalized)
