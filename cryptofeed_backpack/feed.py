@@ -10,26 +10,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from decimal import Decimal
 from typing import Any, Optional
 
 import msgspec
 from cryptofeed.connection import AsyncConnection, RestEndpoint, Routes, WebsocketEndpoint, WSAsyncConn
-from cryptofeed.defines import (ASK, BALANCES, BID, CANDLES, FILLS, FUNDING, INDEX, L1_BOOK, L2_BOOK,
+from cryptofeed.defines import (BALANCES, CANDLES, FILLS, FUNDING, INDEX, L1_BOOK, L2_BOOK,
                                 LIQUIDATIONS, OPEN_INTEREST, ORDER_INFO, POSITIONS, TICKER, TRADES)
 from cryptofeed.feed import Feed
 from cryptofeed.callback import Callback
-from cryptofeed.symbols import Symbols
-from cryptofeed.types import OrderBook
 
 from . import parse, symbols as symbol_service
-from .book_sync import BookSync, Outcome
+from .book_sync import BookSync
 from .config import BackpackConfig
-from .errors import BackpackConfigError, BackpackError, BackpackStreamError
+from .errors import BackpackConfigError, BackpackStreamError
 from .metrics import Metrics
 from .proxy import ws_proxy_argument
 from .rest_api import BackpackRestMixin
-from .schemas import DEPTH_SNAPSHOT, ENVELOPE, STREAM_DECODERS, DepthMsg
+from .book_channel import L2BookMixin
+from .private_channels import PrivateChannelsMixin
+from .schemas import ENVELOPE, STREAM_DECODERS
 
 LOG = logging.getLogger("feedhandler")
 
@@ -44,11 +43,10 @@ _FEED_KWARGS = {
 }
 
 PRIVATE_CHANNELS = (ORDER_INFO, FILLS, POSITIONS, BALANCES)
-SNAPSHOT_RETRY_S = (0.05, 0.2, 0.5, 1.0, 2.0, 5.0)
 LIQUIDATION_PROBE_S = 5.0
 
 
-class BackpackFeed(Feed, BackpackRestMixin):
+class BackpackFeed(L2BookMixin, PrivateChannelsMixin, Feed, BackpackRestMixin):
     id = BACKPACK
     websocket_endpoints = [WebsocketEndpoint("wss://ws.backpack.exchange")]
     rest_endpoints = [RestEndpoint("https://api.backpack.exchange", routes=Routes("/api/v1/markets", l2book="/api/v1/depth?symbol={}&limit={}"))]
@@ -218,22 +216,6 @@ class BackpackFeed(Feed, BackpackRestMixin):
             await conn.write(_frame("SUBSCRIBE", liquidation))
         await self._subscribe_private(conn)
 
-    async def _subscribe_private(self, conn: AsyncConnection) -> None:
-        private_channels = [c for c in self._wanted_std if c in (ORDER_INFO, FILLS, POSITIONS)]
-        if not private_channels:
-            return
-        from . import auth, private
-
-        bp = self.backpack_config
-        symbols = None if bp.private_scope == "all" else sorted(
-            set().union(*(self._by_kind[c] for c in private_channels))
-        )
-        streams = private.private_stream_names(private_channels, symbols)
-        signature = auth.ws_signature(bp.auth.api_key, bp.auth.seed, window_ms=bp.window_ms)
-        self._private_subscribed = streams
-        await conn.write(private.subscribe_message(streams, signature))
-        self.metrics.inc("ws_private_subscribes")
-
     # ---- frame routing --------------------------------------------------------------------------
 
     async def message_handler(self, msg, conn: AsyncConnection, timestamp: float) -> None:
@@ -336,109 +318,6 @@ class BackpackFeed(Feed, BackpackRestMixin):
         if msg.symbol in self._by_kind.get(LIQUIDATIONS, ()):
             await self.callback(LIQUIDATIONS, parse.liquidation(msg, symbol), timestamp)
 
-    # ---- L2 book --------------------------------------------------------------------------------
-
-    def _book_for(self, exchange_symbol: str, symbol: str) -> BookSync:
-        book = self._books.get(exchange_symbol)
-        if book is None:
-            def factory(symbol=symbol):
-                ob = OrderBook(self.id, symbol)
-                return ob, ob.book.bids, ob.book.asks
-            book = self._books[exchange_symbol] = BookSync(symbol, factory)
-        return book
-
-    async def _on_depth(self, msg: DepthMsg, symbol: str, timestamp: float) -> None:
-        book = self._book_for(msg.symbol, symbol)
-        async with self._book_lock:
-            outcome = book.on_delta(msg)
-            if outcome is Outcome.APPLIED:
-                await self._emit_delta(book, msg, timestamp)
-                return
-        if outcome is Outcome.GAP:
-            self.metrics.inc("book_gaps")
-            LOG.warning("%s: %s depth gap (next U=%d after u=%s): book dropped, resyncing from REST",
-                        self.id, symbol, msg.first_id, "?" if book.last_id is None else book.last_id)
-            self._emitted_top.pop(symbol, None)
-        if outcome in (Outcome.BUFFERED, Outcome.GAP) and msg.symbol not in self._snapshot_tasks:
-            self._snapshot_tasks[msg.symbol] = asyncio.create_task(self._resync(msg.symbol, symbol))
-        elif outcome is Outcome.STALE:
-            self.metrics.inc("book_stale_deltas")
-
-    async def _resync(self, exchange_symbol: str, symbol: str) -> None:
-        """Fetch REST snapshots until one bridges the buffered deltas, then emit the whole book."""
-        book = self._books[exchange_symbol]
-        try:
-            for attempt in range(1000):
-                try:
-                    body = await self._rest().request(
-                        "GET", "/api/v1/depth", params={"symbol": exchange_symbol, "limit": self.backpack_config.snapshot_limit})
-                    snapshot = DEPTH_SNAPSHOT.decode(body)
-                except (BackpackError, msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    self.metrics.inc("book_snapshot_errors")
-                    LOG.warning("%s: %s snapshot failed: %s", self.id, symbol, exc)
-                    await asyncio.sleep(SNAPSHOT_RETRY_S[min(attempt, len(SNAPSHOT_RETRY_S) - 1)])
-                    continue
-                self.metrics.inc("book_snapshots")
-                async with self._book_lock:
-                    outcome = book.on_snapshot(snapshot)
-                    if outcome is Outcome.SYNCED:
-                        self.metrics.set(f"book_last_snapshot_at", time.time())
-                        await self._emit_snapshot(book, snapshot, time.time())
-                        return
-                self.metrics.inc("book_snapshot_retries")
-                await asyncio.sleep(SNAPSHOT_RETRY_S[min(attempt, len(SNAPSHOT_RETRY_S) - 1)])
-        finally:
-            if self._snapshot_tasks.get(exchange_symbol) is asyncio.current_task():
-                del self._snapshot_tasks[exchange_symbol]
-
-    def _top(self, book: BookSync) -> tuple[dict, dict]:
-        depth = self.max_depth
-        bids, asks = book.bids, book.asks
-        return ({bids.index(i)[0]: bids.index(i)[1] for i in range(min(depth, len(bids)))},
-                {asks.index(i)[0]: asks.index(i)[1] for i in range(min(depth, len(asks)))})
-
-    def _truncated(self, book: BookSync, top: tuple[dict, dict]) -> OrderBook:
-        return OrderBook(self.id, book.symbol, bids=top[0], asks=top[1], max_depth=self.max_depth)
-
-    async def _emit_snapshot(self, book: BookSync, snapshot, timestamp: float) -> None:
-        ts = None if snapshot.timestamp is None else parse.us_to_s(snapshot.timestamp)
-        container = book.container
-        if self.max_depth:
-            top = self._top(book)
-            self._emitted_top[book.symbol] = top
-            container = self._truncated(book, top)
-        await self.book_callback(L2_BOOK, container, timestamp, timestamp=ts, raw=None,
-                                 sequence_number=book.last_id, delta=None)
-
-    async def _emit_delta(self, book: BookSync, msg: DepthMsg, timestamp: float) -> None:
-        if self.max_depth:
-            top = self._top(book)
-            before = self._emitted_top.get(book.symbol, ({}, {}))
-            delta = {BID: _diff(before[0], top[0]), ASK: _diff(before[1], top[1])}
-            if not delta[BID] and not delta[ASK]:
-                return
-            self._emitted_top[book.symbol] = top
-            container = self._truncated(book, top)
-        else:
-            delta = {BID: msg.bids, ASK: msg.asks}
-            container = book.container
-        await self.book_callback(L2_BOOK, container, timestamp, timestamp=parse.us_to_s(msg.engine_time_us or msg.event_time_us),
-                                 raw=None, sequence_number=msg.last_id, delta=delta)
-
-    # ---- private channels -----------------------------------------------------------------------
-
-    async def _on_private(self, stream: str, data: msgspec.Raw, timestamp: float, msg) -> None:
-        from . import private
-
-        try:
-            events = _parse_private(private, stream, bytes(data), self.exchange_symbol_to_std_symbol, timestamp)
-        except (msgspec.DecodeError, msgspec.ValidationError, KeyError, ValueError, BackpackError) as exc:
-            self._drop("undecodable", "account", msg, exc)
-            return
-        for channel, obj in events:
-            if channel in self._wanted_std:
-                await self.callback(channel, obj, timestamp)
-
     def connect(self):
         from .proxy import websocket_proxy_route
         from .ws import BackpackWSConn
@@ -460,37 +339,6 @@ class BackpackFeed(Feed, BackpackRestMixin):
         self.metrics.inc("ws_connect_errors")
         self.last_connection_error = error
 
-    async def _diagnose_auth_failure(self, explained) -> None:
-        from . import auth
-        from .errors import BackpackAuthError
-
-        window = self.backpack_config.window_ms
-        skew = None
-        try:
-            sent = auth.now_ms()
-            server = int((await self._rest().get_text("/api/v1/time")).strip())
-            skew = server - (sent + auth.now_ms()) / 2
-        except (BackpackError, ValueError) as exc:
-            LOG.warning("%s: could not measure clock skew against /api/v1/time: %s", self.id, exc)
-        self.clock_skew_ms = skew
-        if skew is not None and abs(skew) > window / 2:
-            explained = BackpackAuthError(
-                "private subscription rejected",
-                cause=f"the local clock is {skew:+.0f} ms off the exchange's (window_ms={window})",
-                fix="sync the clock with NTP, or raise window_ms (max 60000)",
-            )
-            self.last_auth_error = explained
-        LOG.error("%s: %s%s", self.id, explained,
-                  "" if skew is None else f" [measured clock skew {skew:+.0f} ms against /api/v1/time]")
-
-    def _connect_rest(self):
-        if BALANCES not in self._wanted_std:
-            return []
-        from .balances import BalancePoller
-
-        poller = BalancePoller(self)
-        return [(poller, poller.subscribe, poller.message_handler, self.authenticate)]
-
     # ---- lifecycle ------------------------------------------------------------------------------
 
     async def shutdown(self) -> None:
@@ -510,21 +358,6 @@ class BackpackFeed(Feed, BackpackRestMixin):
         snap["books"] = {sym: {"synced": b.synced, "last_update_id": b.last_id, "buffered": b.buffered, "gaps": b.gaps}
                          for sym, b in self._books.items()}
         return snap
-
-
-def _parse_private(private, stream: str, data: bytes, to_std, timestamp: float) -> list[tuple[str, Any]]:
-    if stream.startswith("account.orderUpdate"):
-        info, fill = private.parse_order_update(data, to_std, timestamp)
-        return [(ORDER_INFO, info)] + ([(FILLS, fill)] if fill is not None else [])
-    if stream.startswith("account.positionUpdate"):
-        return [(POSITIONS, p) for p in private.parse_position_updates(data, to_std, timestamp)]
-    raise ValueError(f"unhandled private stream {stream}")
-
-
-def _diff(before: dict, after: dict) -> list:
-    changes = [(p, q) for p, q in after.items() if before.get(p) != q]
-    changes.extend((p, Decimal(0)) for p in before if p not in after)
-    return changes
 
 
 def _frame(method: str, params: list[str]) -> str:
