@@ -9,6 +9,7 @@ of ten so prices and quantities are kept as integers of ticks/steps inside the e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from decimal import Decimal
 from typing import Optional
 
@@ -28,11 +29,11 @@ class MarketSpec:
     state: str = "Open"  # orderBookState
     rwa: Optional[str] = None  # rwaMarketType
 
-    @property
+    @cached_property
     def price_decimals(self) -> int:
         return _decimals(self.tick)
 
-    @property
+    @cached_property
     def qty_decimals(self) -> int:
         return _decimals(self.step)
 

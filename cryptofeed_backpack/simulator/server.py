@@ -264,7 +264,8 @@ class BackpackSimulator:
             if self._paused or not markets:
                 budget = 0.0
                 continue
-            budget = min(budget + self.rate * dt, self.rate * 0.25 + 5)
+            # cap the backlog: under overload the engine slows down instead of starving the writers
+            budget = min(budget + self.rate * dt, self.rate * 0.05 + 5)
             n = len(markets)
             while budget >= 1.0:
                 before = pub.engine_frames
