@@ -210,8 +210,7 @@ class CcxtBackpackFeed(Feed):
 
     @classmethod
     def symbol_mapping(cls, refresh: bool = False, headers: dict = None) -> dict:
-        config = getattr(cls, "_loading_config", None) or BackpackConfig()
-        return symbol_service.load_symbols_blocking(config, refresh=refresh)
+        return symbol_service.symbol_mapping_for(cls, refresh)
 
     def __init__(self, config: Any = None, rest_only: bool = False, rest_fallback_after: int = 0,
                  poll_interval_s: float = 1.0, **kwargs: Any):
@@ -230,13 +229,8 @@ class CcxtBackpackFeed(Feed):
         self.ccxt, self.ccxtpro = import_ccxt()
         self.backpack_config, cryptofeed_config = _split_config(config)
         bp = self.backpack_config
-        if not symbol_service.cache_fresh(bp.symbol_ttl_s):
-            symbol_service.load_symbols_blocking(bp, refresh=True)
-        type(self)._loading_config = bp
-        try:
+        with symbol_service.loading_for(type(self), bp):
             super().__init__(config=cryptofeed_config, **kwargs)
-        finally:
-            type(self)._loading_config = None
         if FUNDING in wanted:
             spot = [s for s in wanted[FUNDING] if not self.std_symbol_to_exchange_symbol(s).endswith("_PERP")]
             if spot:

@@ -78,8 +78,7 @@ class BackpackFeed(L2BookMixin, PrivateChannelsMixin, Feed, BackpackRestMixin):
     def symbol_mapping(cls, refresh: bool = False, headers: dict = None) -> dict:
         # Replaces cryptofeed's blocking `requests` GET: goes through our REST client (proxies, CA,
         # retries) and honours the TTL. Seeded symbols are used without a network call.
-        config = getattr(cls, "_loading_config", None) or BackpackConfig()
-        return symbol_service.load_symbols_blocking(config, refresh=refresh)
+        return symbol_service.symbol_mapping_for(cls, refresh)
 
     @classmethod
     async def load_symbols(cls, config: Any = None, refresh: bool = False) -> dict:
@@ -110,13 +109,8 @@ class BackpackFeed(L2BookMixin, PrivateChannelsMixin, Feed, BackpackRestMixin):
                 "set key_id/key_secret under 'backpack' in config.yaml, or set BACKPACK_API_KEY and BACKPACK_PRIVATE_KEY",
             )
 
-        if not symbol_service.cache_fresh(bp.symbol_ttl_s):
-            symbol_service.load_symbols_blocking(bp, refresh=True)
-        type(self)._loading_config = bp
-        try:
+        with symbol_service.loading_for(type(self), bp):
             super().__init__(config=cryptofeed_config, **kwargs)
-        finally:
-            type(self)._loading_config = None
 
         self.metrics = Metrics()
         self.rest_client = None

@@ -9,6 +9,7 @@ Closed markets are left out unless ``include_closed_markets`` is set.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -128,3 +129,22 @@ def load_symbols_blocking(config: BackpackConfig, refresh: bool = False) -> dict
 def exchange_symbols(std_symbols: Iterable[str]) -> list[str]:
     mapping = Symbols.get(EXCHANGE)[0]
     return [mapping[s] for s in std_symbols]
+
+
+@contextlib.contextmanager
+def loading_for(feed_class, config: BackpackConfig):
+    """Around a feed's cryptofeed ``__init__``: refresh expired symbols, and let the class-level
+    ``symbol_mapping`` (which cryptofeed calls without arguments) load through ``config``."""
+    if not cache_fresh(config.symbol_ttl_s):
+        load_symbols_blocking(config, refresh=True)
+    feed_class._loading_config = config
+    try:
+        yield
+    finally:
+        feed_class._loading_config = None
+
+
+def symbol_mapping_for(feed_class, refresh: bool = False) -> dict:
+    """cryptofeed's ``symbol_mapping`` classmethod contract, served by our loader."""
+    config = getattr(feed_class, "_loading_config", None) or BackpackConfig()
+    return load_symbols_blocking(config, refresh=refresh)

@@ -157,7 +157,7 @@ class BackpackSimulator:
     def config(self, **overrides):
         from ..config import BackpackConfig
 
-        return BackpackConfig.build(rest_url=self.rest_url, ws_url=self.ws_url, ca_file=self.ca_file, **overrides)
+        return BackpackConfig.build(**{"rest_url": self.rest_url, "ws_url": self.ws_url, "ca_file": self.ca_file, **overrides})
 
     def book(self, symbol: str) -> BookView:
         if self._replayer is not None and symbol in self._replayer.books:
