@@ -9,6 +9,8 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+
+from tests.unit.test_rest_api import Host
 from cryptofeed.defines import BUY, LIMIT, LONG, OPEN, SELL
 from cryptofeed.types import Candle, Fill, Funding, OpenInterest, OrderBook, OrderInfo, Position, Ticker, Trade
 
@@ -22,7 +24,6 @@ from cryptofeed_backpack.errors import (
     CircuitOpenError,
 )
 from cryptofeed_backpack.rest import BackpackRestClient
-from cryptofeed_backpack.rest_api import BackpackRestMixin
 from cryptofeed_backpack.simulator import BackpackSimulator
 
 pytestmark = pytest.mark.integration
@@ -195,18 +196,8 @@ async def test_server_time_and_markets(sim):
 # ---- cryptofeed REST interface ------------------------------------------------------------------
 
 
-class SimExchange(BackpackRestMixin):
-    id = "BACKPACK"
-
-    def __init__(self, config):
-        self.backpack_config = config
-        self.rest_client = None
-
-    def std_symbol_to_exchange_symbol(self, symbol):
-        return symbol.replace("-", "_")
-
-    def exchange_symbol_to_std_symbol(self, symbol):
-        return symbol.replace("_", "-")
+# the minimal cryptofeed host of the mixin; BackpackFeed itself is covered by test_rest_interface_feed
+SimExchange = Host
 
 
 @pytest.fixture
