@@ -6,7 +6,6 @@ markPrice ``n`` milliseconds. cryptofeed wants float seconds and Decimal values.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from decimal import Decimal
 from typing import Optional
 
 from cryptofeed.defines import BUY, FILLED, SELL
@@ -86,7 +85,3 @@ def liquidation(msg: LiquidationMsg, symbol: str, raw=None) -> Liquidation:
     side = _LIQUIDATION_SIDE.get(msg.side, msg.side.lower())
     # E is used because the documented T can be a placeholder (the docs example has T: 567).
     return Liquidation(EXCHANGE, symbol, side, msg.quantity, msg.price, None, FILLED, us_to_s(msg.event_time_us), raw=raw)
-
-
-def decimal_or_none(value) -> Optional[Decimal]:
-    return None if value is None else Decimal(value)

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Iterable
+from typing import Any
 
 import msgspec
 from cryptofeed.defines import PERPETUAL, SPOT
@@ -125,10 +125,6 @@ def load_symbols_blocking(config: BackpackConfig, refresh: bool = False) -> dict
         raise result["error"]
     return result["value"]
 
-
-def exchange_symbols(std_symbols: Iterable[str]) -> list[str]:
-    mapping = Symbols.get(EXCHANGE)[0]
-    return [mapping[s] for s in std_symbols]
 
 
 @contextlib.contextmanager
