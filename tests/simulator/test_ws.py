@@ -1,6 +1,8 @@
 """WebSocket session: no acknowledgement, error frames, silence, payload shapes, dotted symbols."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from cryptofeed_backpack.simulator import BackpackSimulator
 
 from .conftest import payload
@@ -71,7 +73,12 @@ async def test_public_payload_shapes():
     spot_mark = seen["markPrice.SOL_USDC"]["data"]
     assert set(spot_mark) == {"E", "T", "e", "p", "s"}
     kline = seen["kline.1m.ETH_USDC_PERP"]["data"]
-    assert kline["t"].count("T") == 1 and kline["X"] is False
+    # The first frame may be the closing one (X true) when the run crosses a minute boundary.
+    assert kline["t"].count("T") == 1 and isinstance(kline["X"], bool)
+    start, end = (datetime.fromisoformat(kline[k]).replace(tzinfo=timezone.utc) for k in ("t", "T"))
+    assert (end - start).total_seconds() == 60  # T = start + interval, ISO strings in UTC
+    event_time = datetime.fromtimestamp(kline["E"] / 1e6, tz=timezone.utc)
+    assert start <= event_time and (kline["X"] or event_time < end)
     trade = seen["trade.ETH_USDC_PERP"]["data"]
     assert trade["p"].count(".") == 1 and len(trade["p"].split(".")[1]) == 2  # padded to the 0.01 tick
     assert len(trade["q"].split(".")[1]) == 4  # padded to the 0.0001 step
