@@ -17,7 +17,7 @@ from cryptofeed.defines import L1_BOOK, L2_BOOK, TICKER, TRADES
 from cryptofeed.symbols import Symbols
 
 from cryptofeed_backpack import BackpackFeed
-from cryptofeed_backpack.schemas import DEPTH_SNAPSHOT
+from cryptofeed_backpack.wire.market_rest import DEPTH_SNAPSHOT
 from cryptofeed_backpack.symbols import seed_symbols
 
 MARKET = {"baseSymbol": "BTC", "quoteSymbol": "USDC", "symbol": "BTC_USDC_PERP", "marketType": "PERP",
@@ -88,7 +88,7 @@ def main():
         "depth delta (2 levels, 1000-level book)": asyncio.run(measure(feed, depth_frames(args.frames, start_id, rng))),
         "bookTicker -> TICKER + L1_BOOK": asyncio.run(measure(feed, book_ticker_frames(args.frames))),
     }
-    assert feed.metrics.counters.get("dropped_messages", 0) == 0 and feed._books["BTC_USDC_PERP"].last_id == start_id + args.frames
+    assert feed.metrics.counters.get("dropped_messages", 0) == 0 and feed.book_state("BTC_USDC_PERP").last_id == start_id + args.frames
     print(f"hot path, {args.frames} frames each, no-op callbacks (python {'.'.join(map(str, __import__('sys').version_info[:3]))}):")
     for name, us in results.items():
         print(f"  {name:<42} {us:6.2f} us/frame  ({1e6 / us:,.0f} frames/s on one core)")

@@ -5,6 +5,8 @@ timestamps and windows are milliseconds. The secret is the 32-byte Ed25519 seed.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import base64
 import binascii
 import time
@@ -185,3 +187,27 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+# ---- clock ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClockSample:
+    server_ms: int
+    local_mid_ms: float
+    round_trip_ms: float
+
+    @property
+    def drift_ms(self) -> float:
+        """Positive when the local clock is ahead of the exchange."""
+        return self.local_mid_ms - self.server_ms
+
+    @property
+    def skew_ms(self) -> float:
+        """How far the exchange's clock is ahead of ours (the opposite sign of ``drift_ms``)."""
+        return -self.drift_ms
+
+
+def clock_sample(sent_ms: float, received_ms: float, server_ms: int) -> ClockSample:
+    """The server answered somewhere inside [sent, received]; assume the midpoint."""
+    return ClockSample(server_ms, (sent_ms + received_ms) / 2, received_ms - sent_ms)

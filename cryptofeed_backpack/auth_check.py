@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence, TextIO
 
 from . import auth
-from .config import DEFAULT_REST_URL, ENV_API_KEY, ENV_PRIVATE_KEY
+from .auth import ClockSample, clock_sample
+from .config import ENV_API_KEY, ENV_PRIVATE_KEY
+from .constants import REST_URL, Rest
 from .errors import BackpackAuthError
 
 EXIT_OK = 0
@@ -33,7 +35,7 @@ EXIT_CLOCK_DRIFT = 4
 EXIT_TIME_UNREACHABLE = 5
 
 DEFAULT_MAX_DRIFT_MS = 1000
-TIME_PATH = "/api/v1/time"
+TIME_PATH = Rest.TIME.path
 
 DESCRIPTION = "Check Backpack ED25519 API credentials offline and the local clock against the exchange."
 EPILOG = f"""\
@@ -49,23 +51,6 @@ exit codes:
   4  clock drift: |local - server| exceeds --max-drift-ms
   5  the time endpoint was unreachable or gave no integer, and --require-time was given
 """
-
-
-@dataclass(frozen=True)
-class ClockSample:
-    server_ms: int
-    local_mid_ms: float
-    round_trip_ms: float
-
-    @property
-    def drift_ms(self) -> float:
-        """Positive when the local clock is ahead of the exchange."""
-        return self.local_mid_ms - self.server_ms
-
-
-def clock_sample(sent_ms: float, received_ms: float, server_ms: int) -> ClockSample:
-    """The server answered somewhere inside [sent, received]; assume the midpoint."""
-    return ClockSample(server_ms, (sent_ms + received_ms) / 2, received_ms - sent_ms)
 
 
 def fetch_server_time_ms(url: str, ssl_context: Optional[ssl.SSLContext], timeout_s: float) -> int:
@@ -116,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--private-key", help=f"the API secret; default ${ENV_PRIVATE_KEY} (safer than this option)")
     parser.add_argument("--private-key-file", type=Path, help="read the API secret from this file instead")
     parser.add_argument("--public-key", help="optional: also check this public key against the private key")
-    parser.add_argument("--rest-url", default=DEFAULT_REST_URL, help=f"REST base URL for {TIME_PATH} (default %(default)s)")
+    parser.add_argument("--rest-url", default=REST_URL, help=f"REST base URL for {TIME_PATH} (default %(default)s)")
     parser.add_argument("--ca-file", type=Path, help="PEM CA bundle to trust for --rest-url (e.g. the local simulator)")
     parser.add_argument("--instruction", default="balanceQuery", help="instruction of the sample signature (default %(default)s)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",

@@ -1,4 +1,4 @@
-"""Transport-free L2 book synchronisation (PROTOCOL.md §4).
+"""Transport-free L2 book synchronisation (docs/protocol.md §4).
 
 Deltas are buffered until a REST snapshot with ``lastUpdateId = L`` bridges them (the first kept
 delta has ``U <= L+1 <= u``); afterwards a delta is applied only when it continues the sequence.
@@ -13,7 +13,9 @@ from collections import deque
 from enum import Enum
 from typing import Callable, MutableMapping, Optional, Sequence
 
-from .schemas import DepthMsg, DepthSnapshot, Level
+from .wire.common import Level
+from .wire.market import DepthMsg
+from .wire.market_rest import DepthSnapshot
 
 BID = "bid"
 ASK = "ask"

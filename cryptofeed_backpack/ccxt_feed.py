@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 import time
 from dataclasses import dataclass
@@ -28,21 +27,21 @@ from . import symbols as symbol_service
 from .config import BackpackConfig
 from .errors import (BackpackConfigError, BackpackConnectionError, BackpackError, BackpackRateLimitError,
                      BackpackRegionRestrictedError, BackpackRestError, BackpackServerError, BackpackSymbolError)
-from .feed import _FEED_KWARGS, _requested_channels, _split_config
+from .constants import CANDLE_INTERVALS, EXCHANGE_ID
+from .feed.config_split import requested_channels as _requested_channels, split_config as _split_config
+from .feed.core import _FEED_KWARGS
 from .metrics import Metrics
-from .proxy import rest_proxy_route, websocket_proxy_route
+from .transport.policy import retry_delay
+from .transport.proxy import rest_proxy_route, websocket_proxy_route
 
 LOG = logging.getLogger("feedhandler")
 
-BACKPACK = "BACKPACK"
+BACKPACK = EXCHANGE_ID
 INSTALL_HINT = "pip install 'cryptofeed-backpack[ccxt]'"
 CCXT_KWARGS = {"rest_only", "rest_fallback_after", "poll_interval_s"}
 # Fixed-length candle intervals only: ccxt reports a candle by its close time, and the start is
 # derived as close - interval (a calendar month has no fixed length).
-INTERVAL_SECONDS = {
-    "1s": 1, "1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "2h": 7200, "4h": 14400,
-    "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400, "3d": 259200, "1w": 604800,
-}
+INTERVAL_SECONDS = {name: seconds for name, seconds in CANDLE_INTERVALS.items() if name != "1month"}
 PERP_SUFFIX = "PERP"  # cryptofeed's normalized perpetual suffix (BTC-USDC-PERP)
 
 
@@ -116,25 +115,16 @@ def translate_error(exc: BaseException, ccxt_module) -> BackpackError:
         match = _HTTP_STATUS.search(text)
         status = int(match.group(1)) if match else None
     if isinstance(exc, ccxt_module.RateLimitExceeded) or status == 429 or "TOO_MANY_REQUESTS" in text:
-        return BackpackRateLimitError(429, "TOO_MANY_REQUESTS", text, fix="backing off; subscribe fewer symbols per process or lower poll_interval_s")
+        return BackpackRateLimitError.from_reply(429, "TOO_MANY_REQUESTS", text, fix="backing off; subscribe fewer symbols per process or lower poll_interval_s")
     if status in (451, 403) or "FORBIDDEN" in text:
-        return BackpackRegionRestrictedError(status, "FORBIDDEN", text, fix="the exchange refuses this location: set BackpackConfig.proxies to an allowed region")
+        return BackpackRegionRestrictedError.from_reply(status, "FORBIDDEN", text, fix="the exchange refuses this location: set BackpackConfig.proxies to an allowed region")
     if isinstance(exc, ccxt_module.DDoSProtection):
-        return BackpackRateLimitError(status, None, text, fix="backing off; the exchange or its CDN throttled this client")
+        return BackpackRateLimitError.from_reply(status, None, text, fix="backing off; the exchange or its CDN throttled this client")
     if isinstance(exc, (ccxt_module.BadSymbol, ccxt_module.BadRequest)):
-        return BackpackRestError(status, None, text, fix="check the symbol is an open Backpack market")
+        return BackpackRestError.from_reply(status, None, text, fix="check the symbol is an open Backpack market")
     if isinstance(exc, ccxt_module.ExchangeNotAvailable) or (status is not None and status >= 500):
-        return BackpackServerError(status, None, text, fix="retrying with backoff; check rest_url/ws_url if it persists")
-    return BackpackConnectionError(f"{type(exc).__name__}: {text} (retrying with backoff; check rest_url, ws_url, ca_file and proxies)")
-
-
-def backoff_s(attempt: int, error: BackpackError, base_s: float = 0.25, cap_s: float = 8.0) -> float:
-    """Capped full-jitter backoff (BackpackConfig.rest.backoff_base_s/backoff_cap_s). Rate limits wait at
-    least 2 s (or the cap); a region refusal will not clear soon, so it waits the whole cap."""
-    if isinstance(error, BackpackRegionRestrictedError):
-        return cap_s
-    floor = min(2.0, cap_s) if isinstance(error, BackpackRateLimitError) else 0.0
-    return min(cap_s, floor + random.uniform(0, base_s * 2 ** min(attempt, 16)))
+        return BackpackServerError.from_reply(status, None, text, fix="retrying with backoff; check rest_url/ws_url if it persists")
+    return BackpackConnectionError(f"{type(exc).__name__}: {text}", fix="retrying with backoff; check rest_url, ws_url, ca_file and proxies")
 
 
 def import_ccxt():
@@ -142,7 +132,7 @@ def import_ccxt():
         import ccxt
         import ccxt.pro as ccxtpro
     except ImportError as exc:
-        raise BackpackConfigError("native", f"CcxtBackpackFeed needs ccxt, which is not installed ({exc})",
+        raise BackpackConfigError.for_field("native", f"CcxtBackpackFeed needs ccxt, which is not installed ({exc})",
                                   f"install the extra with {INSTALL_HINT}, or use the native feed (CRYPTOFEED_BACKPACK_NATIVE=true)") from None
     return ccxt, ccxtpro
 
@@ -216,16 +206,16 @@ class CcxtBackpackFeed(Feed):
                  poll_interval_s: float = 1.0, **kwargs: Any):
         unknown = sorted(set(kwargs) - _FEED_KWARGS)
         if unknown:
-            raise BackpackConfigError(unknown[0], "is not a CcxtBackpackFeed argument",
+            raise BackpackConfigError.for_field(unknown[0], "is not a CcxtBackpackFeed argument",
                                       f"arguments: {', '.join(sorted(_FEED_KWARGS | CCXT_KWARGS))}")
         wanted = _requested_channels(kwargs)
         unsupported = sorted(c for c in wanted if c not in self.websocket_channels)
         if unsupported:
-            raise BackpackConfigError("channels", f"{unsupported} are not available through ccxt",
+            raise BackpackConfigError.for_field("channels", f"{unsupported} are not available through ccxt",
                                       f"CcxtBackpackFeed supports {sorted(self.websocket_channels)}; use the native feed "
                                       "(CRYPTOFEED_BACKPACK_NATIVE=true) for the others")
         if rest_only and CANDLES in wanted:
-            raise BackpackConfigError("rest_only", "CANDLES cannot be polled over REST by this feed", "drop CANDLES or rest_only")
+            raise BackpackConfigError.for_field("rest_only", "CANDLES cannot be polled over REST by this feed", "drop CANDLES or rest_only")
         self.ccxt, self.ccxtpro = import_ccxt()
         self.backpack_config, cryptofeed_config = _split_config(config)
         bp = self.backpack_config
@@ -234,7 +224,7 @@ class CcxtBackpackFeed(Feed):
         if FUNDING in wanted:
             spot = [s for s in wanted[FUNDING] if not self.std_symbol_to_exchange_symbol(s).endswith("_PERP")]
             if spot:
-                raise BackpackConfigError("symbols", f"FUNDING needs perpetual markets, got {spot}", "use BASE-USDC-PERP symbols")
+                raise BackpackConfigError.for_field("symbols", f"FUNDING needs perpetual markets, got {spot}", "use BASE-USDC-PERP symbols")
         self.rest_only = rest_only
         self.rest_fallback_after = rest_fallback_after
         self.poll_interval_s = poll_interval_s
@@ -305,7 +295,7 @@ class CcxtBackpackFeed(Feed):
                 self._failures[(channel, normalized)] = failures
                 self.metrics.inc(f"ccxt_errors_{type(error).__name__}")
                 policy = self.backpack_config.rest
-                delay = backoff_s(failures, error, policy.backoff_base_s, policy.backoff_cap_s)
+                delay = retry_delay(failures, error, policy.backoff_base_s, policy.backoff_cap_s)
                 LOG.warning("%s(ccxt) %s %s failed (%d in a row): %s; retrying in %.1fs",
                             self.id, channel, normalized, failures, error, delay)
                 if not use_rest and self.rest_fallback_after and failures >= self.rest_fallback_after and channel != CANDLES:

@@ -33,9 +33,11 @@ def _markets(args: argparse.Namespace) -> int:
     from .symbols import load_symbols
     from cryptofeed.symbols import Symbols
 
+    from .constants import EXCHANGE_ID
+
     config = BackpackConfig.build(_config_overrides(args))
     mapping = asyncio.run(load_symbols(config, refresh=True))
-    info = Symbols.get("BACKPACK")[1]
+    info = Symbols.get(EXCHANGE_ID)[1]
     for normalized, exchange in sorted(mapping.items()):
         print(f"{normalized:<28} {exchange:<28} {info['market_type'][normalized]:<5} tick {info['tick_size'][normalized]} "
               f"step {info['step_size'][normalized]}")

@@ -13,13 +13,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from . import auth as _auth
+from .constants import DEPTH_WINDOWS, REST_URL, SNAPSHOT_LIMITS, WS_URL, depth_stream_prefix
 from .errors import BackpackAuthError, BackpackConfigError
-
-DEFAULT_REST_URL = "https://api.backpack.exchange"
-DEFAULT_WS_URL = "wss://ws.backpack.exchange"
-DEPTH_WINDOWS = ("realtime", "200ms", "600ms", "1000ms")
-SNAPSHOT_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
-PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+from .transport.proxy import PROXY_SCHEMES, redact_proxy_url
 
 ENV_API_KEY = "BACKPACK_API_KEY"
 ENV_PRIVATE_KEY = "BACKPACK_PRIVATE_KEY"
@@ -27,7 +23,15 @@ ENV_PROXY = "BACKPACK_PROXY"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, hide_input_in_errors=True)
+
+    def __init__(self, **data: Any):
+        # every construction path, direct ones included, reports a BackpackConfigError naming the
+        # field and the fix, never pydantic's report (which would echo the values, secrets included)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _config_error(exc, type(self)) from None
 
 
 class BackpackAuth(_Frozen):
@@ -109,17 +113,7 @@ class BackpackProxies(_Frozen):
     def _scheme(cls, value: Optional[str], info) -> Optional[str]:
         return _check_proxy_url(value, f"proxies.{info.field_name}")
 
-    @property
-    def rest_url(self) -> Optional[str]:
-        return None if self.direct else (self.rest or self.url)
-
-    @property
-    def websocket_url(self) -> Optional[str]:
-        return None if self.direct else (self.websocket or self.url)
-
     def __repr__(self) -> str:
-        from .proxy import redact_proxy_url
-
         return (
             f"BackpackProxies(url={redact_proxy_url(self.url)!r}, rest={redact_proxy_url(self.rest)!r}, "
             f"websocket={redact_proxy_url(self.websocket)!r}, direct={self.direct})"
@@ -142,11 +136,11 @@ class RestPolicy(_Frozen):
 
 
 class BackpackConfig(_Frozen):
-    rest_url: str = DEFAULT_REST_URL
-    ws_url: str = DEFAULT_WS_URL
+    rest_url: str = REST_URL
+    ws_url: str = WS_URL
     ca_file: Optional[Path] = None
-    depth_window: Literal["realtime", "200ms", "600ms", "1000ms"] = "realtime"
-    snapshot_limit: Literal[5, 10, 20, 50, 100, 500, 1000] = 1000
+    depth_window: Literal[DEPTH_WINDOWS] = "realtime"
+    snapshot_limit: Literal[SNAPSHOT_LIMITS] = 1000
     symbol_ttl_s: float = Field(300.0, ge=0)
     include_closed_markets: bool = False
     stream_silence_s: float = Field(30.0, gt=0, description="a subscribed stream silent this long is reported unhealthy")
@@ -202,7 +196,7 @@ class BackpackConfig(_Frozen):
 
     @property
     def depth_stream_prefix(self) -> str:
-        return "depth" if self.depth_window == "realtime" else f"depth.{self.depth_window}"
+        return depth_stream_prefix(self.depth_window)
 
     def ssl_context(self):
         """An SSL context trusting ``ca_file`` in addition to the system store, or None for the defaults."""
@@ -233,17 +227,14 @@ class BackpackConfig(_Frozen):
             section = source.config.get("backpack") if hasattr(source.config, "get") else None
             data = _from_mapping(section or {})
         elif source is not None:
-            raise BackpackConfigError("config", f"unsupported type {type(source).__name__}", "pass a BackpackConfig, a dict or a cryptofeed Config")
+            raise BackpackConfigError.for_field("config", f"unsupported type {type(source).__name__}", "pass a BackpackConfig, a dict or a cryptofeed Config")
         data.update(overrides)
         _credentials_from_env(data)
         return cls.from_dict(data)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "BackpackConfig":
-        try:
-            return cls(**dict(data))
-        except ValidationError as exc:
-            raise _config_error(exc) from None
+        return cls(**dict(data))
 
 
 def _from_mapping(section: Mapping[str, Any]) -> dict[str, Any]:
@@ -269,21 +260,34 @@ def _credentials_from_env(data: dict[str, Any]) -> None:
         data["proxies"] = {"url": os.environ[ENV_PROXY]}
 
 
-def _config_error(exc: ValidationError) -> BackpackConfigError:
+#: fields whose values are never echoed in an error
+_SECRET_FIELDS = ("private_key", "key_secret", "auth")
+
+
+def _config_error(exc: ValidationError, model: type = None) -> BackpackConfigError:
     """Turn pydantic's report into one error naming the field, the problem and the allowed values."""
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err["loc"]) or "config"
+    if model is BackpackAuth:
+        field = f"auth.{field}"
+    elif model is BackpackProxies:
+        field = f"proxies.{field}"
+    elif model is RestPolicy:
+        field = f"rest.{field}"
     ctx = err.get("ctx") or {}
     cause = ctx.get("error")
     if isinstance(cause, (BackpackAuthError, BackpackConfigError)):
         raise cause
+    secret = any(part in field for part in _SECRET_FIELDS)
     if err["type"] == "extra_forbidden":
-        allowed = ", ".join(sorted(BackpackConfig.model_fields))
-        return BackpackConfigError(field, "is not an option", f"known options: {allowed}")
+        owner = model or BackpackConfig
+        allowed = ", ".join(sorted(owner.model_fields))
+        return BackpackConfigError.for_field(field, "is not an option", f"known options here: {allowed}")
     if err["type"] == "literal_error":
-        return BackpackConfigError(field, f"got {err.get('input')!r}", f"allowed values: {ctx.get('expected')}")
+        got = "a value that is not allowed" if secret else f"got {err.get('input')!r}"
+        return BackpackConfigError.for_field(field, got, f"allowed values: {ctx.get('expected')}")
     msg = err["msg"].removeprefix("Value error, ")
-    return BackpackConfigError(field, msg, _hint(field))
+    return BackpackConfigError.for_field(field, msg, _hint(field))
 
 
 def _hint(field: str) -> str:

@@ -38,14 +38,15 @@ def health_report(feed, now: float | None = None) -> BackpackHealthReport:
     expected = feed.public_streams() + feed.liquidation_streams()
     started = metrics.counters.get("ws_connects", 0) > 0
     silent = [s for s in expected if now - metrics.last_frame_by_stream.get(s, metrics.started_at) > silence]
-    # liquidations and open interest are legitimately rare; only report them, never degrade on them
-    quiet_ok = ("liquidation", "openInterest")
-    silent_bad = [s for s in silent if not s.startswith(quiet_ok)]
+    # quiet streams (liquidations, open interest) are legitimately rare: report them, never degrade on them
+    quiet = feed.quiet_streams()
+    silent_bad = [s for s in silent if s not in quiet]
     if started and silent_bad:
         status = DEGRADED if status == OK else status
         reasons.append(f"silent for more than {silence:.0f}s: {', '.join(silent_bad[:10])}")
 
-    unsynced = [sym for sym, b in feed._books.items() if not b.synced]
+    books = feed.book_status()
+    unsynced = [sym for sym, b in books.items() if not b.synced]
     if unsynced:
         status = DEGRADED if status == OK else status
         reasons.append(f"book resyncing: {', '.join(unsynced)}")
@@ -66,5 +67,5 @@ def health_report(feed, now: float | None = None) -> BackpackHealthReport:
         "dropped_messages": metrics.counters.get("dropped_messages", 0),
         "book_gaps": metrics.counters.get("book_gaps", 0),
         "rest_breaker": breaker,
-        "books": {sym: {"synced": b.synced, "last_update_id": b.last_id} for sym, b in feed._books.items()},
+        "books": {sym: {"synced": b.synced, "last_update_id": b.last_update_id} for sym, b in books.items()},
     })

@@ -13,9 +13,9 @@ from typing import Mapping, Optional
 import cryptofeed.defines as cf_defines
 from cryptofeed.exchanges import EXCHANGE_MAP
 
+from .constants import EXCHANGE_ID as BACKPACK
 from .errors import BackpackConfigError
 
-BACKPACK = "BACKPACK"
 NATIVE_FLAG = "CRYPTOFEED_BACKPACK_NATIVE"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -27,7 +27,7 @@ def native_enabled(env: Mapping[str, str] = os.environ) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise BackpackConfigError(NATIVE_FLAG, f"environment value {value!r} is not a boolean", "use true or false")
+    raise BackpackConfigError.for_field(NATIVE_FLAG, f"environment value {value!r} is not a boolean", "use true or false")
 
 
 def feed_class(native: Optional[bool] = None):

@@ -1,6 +1,6 @@
 """Backpack markets -> cryptofeed Symbols, with a TTL cache and loading through the configured proxies.
 
-Mapping (PROTOCOL.md §5): SPOT ``SOL_USDC`` -> ``SOL-USDC``; PERP ``BTC_USDC_PERP`` -> ``BTC-USDC-PERP``.
+Mapping (docs/protocol.md §5): SPOT ``SOL_USDC`` -> ``SOL-USDC``; PERP ``BTC_USDC_PERP`` -> ``BTC-USDC-PERP``.
 Case is kept (``kPEPE``) and dotted bases round-trip (``AAPL.US-USDC-PERP``). Market types without a
 cryptofeed instrument type or a verified symbol format (IPERP, DATED, PREDICTION, RFQ, anything new)
 are not tradeable symbols here: they are listed under ``info['unsupported']`` and never raise.
@@ -21,13 +21,13 @@ from cryptofeed.defines import PERPETUAL, SPOT
 from cryptofeed.symbols import Symbol, Symbols
 
 from .config import BackpackConfig
-from .schemas import MARKETS, Market
+from .constants import CLOSED_BOOK_STATE, EXCHANGE_ID, PERP_MARKET, SPOT_MARKET
+from .wire.market_rest import MARKETS, Market
 
 LOG = logging.getLogger("feedhandler")
 
-EXCHANGE = "BACKPACK"
-SUPPORTED_TYPES = {"SPOT": SPOT, "PERP": PERPETUAL}
-CLOSED_STATE = "Closed"
+EXCHANGE = EXCHANGE_ID
+SUPPORTED_TYPES = {SPOT_MARKET: SPOT, PERP_MARKET: PERPETUAL}
 
 # When this process loaded the symbols itself. Symbols seeded by tests or users have no entry
 # and therefore never expire.
@@ -52,7 +52,7 @@ def parse_markets(data: Any, include_closed: bool = False) -> tuple[dict[str, st
         if kind is None:
             unsupported[market.symbol] = market.marketType
             continue
-        if market.orderBookState == CLOSED_STATE and not include_closed:
+        if market.orderBookState == CLOSED_BOOK_STATE and not include_closed:
             continue
         normalized = Symbol(market.baseSymbol, market.quoteSymbol, type=kind).normalized
         mapping[normalized] = market.symbol
@@ -85,11 +85,10 @@ def cache_fresh(ttl_s: float) -> bool:
 
 async def fetch_markets(config: BackpackConfig) -> list[Market]:
     """GET /api/v1/markets through the REST client (proxies, CA, retries)."""
-    from .rest import BackpackRestClient
+    from .transport.rest import BackpackRestClient
 
     async with BackpackRestClient(config) as client:
-        body = await client.request("GET", "/api/v1/markets")
-    return MARKETS.decode(body)
+        return await client.markets()
 
 
 async def load_symbols(config: BackpackConfig, refresh: bool = False) -> dict[str, str]:

@@ -62,9 +62,9 @@ async def quiesce(sim, feed, symbols: list[str]) -> bool:
     sim.pause()
     await sim.drain()
     return await wait_until(lambda: all(
-        feed._books.get(s) is not None and feed._books[s].last_id == sim.book(s).last_update_id for s in symbols))
+        feed.book_state(s) is not None and feed.book_state(s).last_id == sim.book(s).last_update_id for s in symbols))
 
 
 def feed_book(feed, exchange_symbol):
-    book = feed._books[exchange_symbol]
+    book = feed.book_state(exchange_symbol)
     return book.bids.to_dict(), book.asks.to_dict()

@@ -62,11 +62,11 @@ async def test_gap_resyncs_and_never_applies_a_delta_across_it(clean_symbols):
     sym, std = "BTC_USDC_PERP", "BTC-USDC-PERP"
     async with BackpackSimulator(symbols=[sym], seed=5, rate=300) as sim:
         async with running_feed(sim, [std], [L2_BOOK]) as (feed, rec):
-            assert await wait_until(lambda: feed._books.get(sym) is not None and feed._books[sym].synced)
+            assert await wait_until(lambda: feed.book_state(sym) is not None and feed.book_state(sym).synced)
             assert await wait_until(lambda: len(rec.items[L2_BOOK]) > 20)
             sim.faults.drop_next_depth(sym)
             assert await wait_until(lambda: feed.metrics.counters["book_gaps"] >= 1)
-            assert await wait_until(lambda: feed._books[sym].synced)
+            assert await wait_until(lambda: feed.book_state(sym).synced)
             assert await wait_until(lambda: len(rec.items[L2_BOOK]) > 60)
             assert await quiesce(sim, feed, [sym])
             truth = sim.book(sym)

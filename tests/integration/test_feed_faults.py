@@ -31,7 +31,7 @@ async def test_malformed_and_unknown_frames_are_dropped_and_the_connection_stays
 async def test_duplicated_and_reordered_deltas_keep_the_book_exact(clean_symbols):
     async with BackpackSimulator(symbols=[SYM], seed=9, rate=400) as sim:
         async with running_feed(sim, [STD], [L2_BOOK]) as (feed, rec):
-            assert await wait_until(lambda: feed._books.get(SYM) is not None and feed._books[SYM].synced)
+            assert await wait_until(lambda: feed.book_state(SYM) is not None and feed.book_state(SYM).synced)
             sim.faults.duplicate_next_depth(SYM, count=20)
             sim.faults.reorder_next_depth(SYM, count=20)
             assert await wait_until(lambda: feed.metrics.counters["book_stale_deltas"] >= 5)
@@ -44,12 +44,12 @@ async def test_duplicated_and_reordered_deltas_keep_the_book_exact(clean_symbols
 async def test_dropped_socket_reconnects_resubscribes_and_resyncs(clean_symbols):
     async with BackpackSimulator(symbols=[SYM], seed=4, rate=300) as sim:
         async with running_feed(sim, [STD], [TRADES, L2_BOOK]) as (feed, rec):
-            assert await wait_until(lambda: feed._books.get(SYM) is not None and feed._books[SYM].synced)
+            assert await wait_until(lambda: feed.book_state(SYM) is not None and feed.book_state(SYM).synced)
             sim.faults.close_after(10)
             assert await wait_until(lambda: feed.metrics.counters["ws_connects"] >= 2, timeout=20)
             trades_before = len(rec.items[TRADES])
             assert await wait_until(lambda: len(rec.items[TRADES]) > trades_before + 3)
-            assert await wait_until(lambda: feed._books[SYM].synced)
+            assert await wait_until(lambda: feed.book_state(SYM).synced)
             assert await quiesce(sim, feed, [SYM])
             truth = sim.book(SYM)
             assert feed_book(feed, SYM) == (truth.bids, truth.asks)
@@ -65,7 +65,7 @@ async def test_snapshot_survives_rest_errors(clean_symbols):
         sim.faults.rest_errors(503, count=2, retry_after=0.05)
         sim.faults.rest_errors(500, count=1)
         async with running_feed(sim, [STD], [L2_BOOK], config=config, preload=False) as (feed, rec):
-            assert await wait_until(lambda: feed._books.get(SYM) is not None and feed._books[SYM].synced)
+            assert await wait_until(lambda: feed.book_state(SYM) is not None and feed.book_state(SYM).synced)
             assert await quiesce(sim, feed, [SYM])
             truth = sim.book(SYM)
             assert feed_book(feed, SYM) == (truth.bids, truth.asks)

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.integration]
 async def test_metrics_and_health_endpoints_report_a_live_feed(clean_symbols):
     async with BackpackSimulator(symbols=["SOL_USDC"], seed=1, rate=200) as sim:
         async with running_feed(sim, ["SOL-USDC"], [TRADES, L2_BOOK]) as (feed, rec):
-            assert await wait_until(lambda: feed._books.get("SOL_USDC") is not None and feed._books["SOL_USDC"].synced)
+            assert await wait_until(lambda: feed.book_state("SOL_USDC") is not None and feed.book_state("SOL_USDC").synced)
             server = await serve_observability([feed])
             try:
                 async with aiohttp.ClientSession() as http:

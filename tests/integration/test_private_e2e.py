@@ -108,5 +108,5 @@ async def test_public_and_private_channels_share_one_feed(clean_symbols):
             await wait_until(lambda: False, timeout=0.3)
             sim.place_order(api_key, SYM, "Bid", None, D("0.01"))
             assert await wait_until(lambda: rec.items[ORDER_INFO])
-            assert feed._private_subscribed == ["account.orderUpdate"]
+            assert feed.account_channels.subscribed == ["account.orderUpdate"]
             assert len(feed.connection_handlers) == 1

@@ -65,7 +65,7 @@ async def test_everything_through_one_proxy_symbols_snapshot_public_and_private(
             assert proxy.wait_for(lambda p: p.count(target(sim.rest_url)) >= 1), "symbol load did not use the proxy"
             after_symbols = proxy.count()
             async with running_feed(sim, [STD], [TRADES, L2_BOOK, ORDER_INFO, FILLS], config=config, preload=False) as (feed, rec):
-                assert await wait_until(lambda: feed._books.get(SYM) is not None and feed._books[SYM].synced)
+                assert await wait_until(lambda: feed.book_state(SYM) is not None and feed.book_state(SYM).synced)
                 await wait_until(lambda: False, timeout=0.3)
                 sim.place_order(api_key, SYM, "Bid", None, D("0.01"))
                 assert await wait_until(lambda: rec.items[FILLS] and rec.items[TRADES])

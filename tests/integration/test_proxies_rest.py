@@ -11,7 +11,7 @@ import pytest
 
 from cryptofeed_backpack.config import BackpackConfig
 from cryptofeed_backpack.errors import BackpackConnectionError
-from cryptofeed_backpack.rest import BackpackRestClient
+from cryptofeed_backpack.transport.rest import BackpackRestClient
 from tests.integration.proxies import (  # noqa: F401  (pytest fixtures)
     microsocks_auth_server,
     microsocks_server,
@@ -186,54 +186,3 @@ async def test_tinyproxy_connectport_refusal_is_explained(tls_target, tmp_path):
         assert tls_target.paths == []
     finally:
         proxy.stop()
-
-
-@pytest.fixture
-def threaded_tls_target(tmp_path):
-    """A stdlib HTTPS server in its own thread: usable while the calling thread blocks."""
-    import http.server
-    import ssl
-    import threading
-
-    import trustme
-
-    ca = trustme.CA()
-    ca_file = tmp_path / "threaded-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = b'{"message":null,"status":"Ok"}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1], ca_file
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.mark.parametrize("inside_loop", [False, True])
-async def test_fetch_sync_goes_through_the_proxy(threaded_tls_target, microsocks_server, inside_loop):
-    from cryptofeed_backpack.proxy import fetch_sync
-
-    port, ca_file = threaded_tls_target
-    cfg = BackpackConfig.build({"rest_url": f"https://localhost:{port}", "ca_file": str(ca_file),
-                                "proxies": {"url": microsocks_server.url_for("socks5h")}})
-    if inside_loop:  # called from async code (e.g. a constructor run inside the feed's loop)
-        body = fetch_sync(cfg, "/api/v1/status")
-    else:
-        body = await asyncio.to_thread(fetch_sync, cfg, "/api/v1/status")
-    assert body == b'{"message":null,"status":"Ok"}'
-    assert microsocks_server.wait_for(lambda p: p.count(f"localhost:{port}") == 1)

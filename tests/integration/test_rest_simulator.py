@@ -23,7 +23,7 @@ from cryptofeed_backpack.errors import (
     BackpackServerError,
     CircuitOpenError,
 )
-from cryptofeed_backpack.rest import BackpackRestClient
+from cryptofeed_backpack.transport.rest import BackpackRestClient
 from cryptofeed_backpack.simulator import BackpackSimulator
 
 pytestmark = pytest.mark.integration

@@ -3,7 +3,8 @@ from decimal import Decimal as D
 import pytest
 
 from cryptofeed_backpack.book_sync import BookSync, Outcome, apply_levels
-from cryptofeed_backpack.schemas import DepthMsg, DepthSnapshot
+from cryptofeed_backpack.wire.market import DepthMsg
+from cryptofeed_backpack.wire.market_rest import DepthSnapshot
 
 
 def dict_book():

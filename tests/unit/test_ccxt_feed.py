@@ -15,6 +15,7 @@ from cryptofeed.defines import BUY, CANDLES, FUNDING, L1_BOOK, L2_BOOK, OPEN_INT
 from cryptofeed.types import Candle, Funding, OrderBook, Ticker, Trade  # noqa: E402
 
 from cryptofeed_backpack import ccxt_feed  # noqa: E402
+from cryptofeed_backpack.transport.policy import retry_delay  # noqa: E402
 from cryptofeed_backpack.ccxt_feed import (CcxtBackpackFeed, MarketRef, ccxt_symbol, exchange_symbol_from_ccxt,  # noqa: E402
                                            levels_to_dict, make_exchange, resolve_market, to_decimal, translate_error)
 from cryptofeed_backpack.config import BackpackConfig  # noqa: E402
@@ -191,13 +192,13 @@ def test_translate_error_reads_websocket_handshake_status():
 
 
 def test_backoff_is_capped_and_slower_for_rate_limits():
-    rate = BackpackRateLimitError(429, None, "x")
-    assert all(2.0 <= ccxt_feed.backoff_s(a, rate, 0.25, 8.0) <= 8.0 for a in range(1, 40))
+    rate = BackpackRateLimitError.from_reply(429, None, "x")
+    assert all(2.0 <= retry_delay(a, rate, 0.25, 8.0) <= 8.0 for a in range(1, 40))
     conn = BackpackConnectionError("x")
-    delays = [ccxt_feed.backoff_s(a, conn, 0.25, 8.0) for a in range(1, 40)]
+    delays = [retry_delay(a, conn, 0.25, 8.0) for a in range(1, 40)]
     assert all(0 <= d <= 8.0 for d in delays) and max(delays) > 0
-    assert ccxt_feed.backoff_s(1, BackpackRegionRestrictedError(451, None, "x"), 0.25, 8.0) == 8.0
-    assert ccxt_feed.backoff_s(3, rate, 0.01, 0.5) <= 0.5  # a small cap wins over the rate-limit floor
+    assert retry_delay(1, BackpackRegionRestrictedError.from_reply(451, None, "x"), 0.25, 8.0) == 8.0
+    assert retry_delay(3, rate, 0.01, 0.5) <= 0.5  # a small cap wins over the rate-limit floor
 
 
 # ---- construction --------------------------------------------------------------------------------

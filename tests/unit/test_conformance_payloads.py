@@ -13,7 +13,7 @@ from cryptofeed.defines import (ASK, BID, BUY, CANDLES, FILLED, FUNDING, INDEX, 
                                 OPEN_INTEREST, SELL, TICKER, TRADES)
 
 import cryptofeed_backpack  # noqa: F401  (registers BACKPACK)
-from cryptofeed_backpack.schemas import DEPTH_SNAPSHOT
+from cryptofeed_backpack.wire.market_rest import DEPTH_SNAPSHOT
 from cryptofeed_backpack.symbols import seed_symbols
 from tests import payloads
 
@@ -184,7 +184,7 @@ def seed_book(f, exchange_symbol, last_update_id):
     body = payloads.load("docs-example__rest-depth.json")
     body["lastUpdateId"] = str(last_update_id)
     std = f.exchange_symbol_mapping[exchange_symbol]
-    f._book_for(exchange_symbol, std).on_snapshot(DEPTH_SNAPSHOT.decode(json.dumps(body)))
+    f.book_channel.book_for(exchange_symbol, std).on_snapshot(DEPTH_SNAPSHOT.decode(json.dumps(body)))
 
 
 def test_depth_delta_applies_on_a_synced_book(feed):
@@ -204,7 +204,7 @@ def test_depth_capture_with_a_zero_quantity_removes_the_level(feed):
     frame = payloads.load("ccxt-comment__ws-depth-data__BTC_USDC_PERP.json")
     body = {"asks": [["117360.0", "0.5"]], "bids": [["117350.0", "1.0"], ["117357.0", "0.2"]],
             "lastUpdateId": str(frame["U"] - 1), "timestamp": 1759338824895000}
-    f._book_for("BTC_USDC_PERP", "BTC-USDC-PERP").on_snapshot(DEPTH_SNAPSHOT.decode(json.dumps(body)))
+    f.book_channel.book_for("BTC_USDC_PERP", "BTC-USDC-PERP").on_snapshot(DEPTH_SNAPSHOT.decode(json.dumps(body)))
     run(f, json.dumps({"stream": "depth.BTC_USDC_PERP", "data": frame}))
     (book,) = got[L2_BOOK]
     assert book.book.bids.to_dict() == {D("117350.0"): D("1.0")}

@@ -5,7 +5,7 @@ import pytest
 
 from cryptofeed_backpack.config import BackpackConfig
 from cryptofeed_backpack.errors import BackpackConfigError
-from cryptofeed_backpack.proxy import (
+from cryptofeed_backpack.transport.proxy import (
     redact_proxy_url,
     rest_proxy_route,
     rest_proxy_settings,

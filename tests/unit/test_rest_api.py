@@ -12,7 +12,7 @@ from cryptofeed.types import Candle, Fill, Funding, OpenInterest, OrderBook, Ord
 
 from cryptofeed_backpack import auth
 from cryptofeed_backpack.config import BackpackConfig
-from cryptofeed_backpack.rest_api import BackpackRestMixin
+from cryptofeed_backpack.feed.rest import BackpackRestMixin
 
 SEED = bytes(range(1, 33))
 CREDS = {"api_key": auth.b64(auth.public_key_from_seed(SEED)), "private_key": auth.b64(SEED)}

@@ -5,6 +5,8 @@ checks both directions: what the client sent (signing, retries) and what it rais
 """
 from __future__ import annotations
 
+from decimal import Decimal
+
 import asyncio
 import logging
 import random
@@ -24,7 +26,8 @@ from cryptofeed_backpack.errors import (
     CircuitOpenError,
 )
 from cryptofeed_backpack.metrics import Metrics
-from cryptofeed_backpack.rest import BackpackRestClient
+from cryptofeed_backpack.transport.rest import BackpackRestClient
+from cryptofeed_backpack.wire.market_rest import DepthSnapshot, Status
 
 SEED = bytes(range(1, 33))
 API_KEY = auth.b64(auth.public_key_from_seed(SEED))
@@ -53,7 +56,7 @@ class MaxRandom(random.Random):
 class ScriptedServer:
     def __init__(self):
         self.script: list[tuple[int, bytes, dict]] = []
-        self.default = (200, b"{}", {"Content-Type": "application/json"})
+        self.default = (200, b'{"message":null,"status":"Ok"}', {"Content-Type": "application/json"})  # /api/v1/status
         self.requests: list[dict] = []
         self.url = ""
 
@@ -96,11 +99,11 @@ def make_client(server, fake_time, metrics=None, **overrides):
     return BackpackRestClient(cfg, metrics=metrics or Metrics(), clock=fake_time.clock, sleep=fake_time.sleep, rng=MaxRandom())
 
 
-async def test_get_json_decodes_plain_objects(server, fake_time):
+async def test_typed_method_decodes_into_a_wire_struct(server, fake_time):
     server.then(200, '{"asks":[["1.5","2"]],"bids":[],"lastUpdateId":"7","timestamp":1753102447307501}')
     async with make_client(server, fake_time) as client:
-        data = await client.get_json("/api/v1/depth", {"symbol": "SOL_USDC", "limit": 1000})
-    assert data == {"asks": [["1.5", "2"]], "bids": [], "lastUpdateId": "7", "timestamp": 1753102447307501}
+        data = await client.depth("SOL_USDC", 1000)
+    assert data == DepthSnapshot(asks=[(Decimal("1.5"), Decimal("2"))], bids=[], lastUpdateId=7, timestamp=1753102447307501)
     assert server.requests[0]["path"] == "/api/v1/depth"
     assert server.requests[0]["query"] == {"symbol": "SOL_USDC", "limit": "1000"}
     assert fake_time.sleeps == []
@@ -118,7 +121,7 @@ async def test_5xx_retried_with_capped_backoff_then_succeeds(server, fake_time):
     server.then(503, "maintenance").then(500, "").then(502, "bad gateway").then(200, '{"status":"Ok","message":null}')
     metrics = Metrics()
     async with make_client(server, fake_time, metrics) as client:
-        assert await client.status() == {"status": "Ok", "message": None}
+        assert await client.status() == Status(status="Ok", message=None)
     # ceilings (MaxRandom) 0.5, 1.0, then capped at 2.0
     assert fake_time.sleeps == [0.5, 1.0, 2.0]
     assert len(server.requests) == 4
@@ -226,7 +229,7 @@ async def test_breaker_opens_fails_fast_half_opens_and_closes(server, fake_time)
         await client.status()
     fake_time.now += 30.0
     server.then(200, '{"status":"Ok","message":null}')
-    assert await client.status() == {"status": "Ok", "message": None}
+    assert await client.status() == Status(status="Ok", message=None)
     assert client.breaker_state == "closed"
     assert metrics.gauges["rest_breaker_open"] == 0.0
     await client.close()

@@ -8,14 +8,14 @@ import random
 import pytest
 
 from cryptofeed_backpack.errors import CircuitOpenError
-from cryptofeed_backpack.rest import (
+from cryptofeed_backpack.transport.policy import (
     CircuitBreaker,
     RequestBudget,
     backoff_delay,
     is_history_path,
-    parse_error_body,
     parse_retry_after,
 )
+from cryptofeed_backpack.transport.rest_errors import parse_error_body
 
 
 class FakeTime:

@@ -10,7 +10,7 @@ import ssl
 
 from cryptofeed.connection import WSAsyncConn
 
-from .errors import BackpackConnectionError
+from ..errors import BackpackConnectionError
 
 
 class BackpackWSConn(WSAsyncConn):
@@ -40,7 +40,7 @@ class BackpackWSConn(WSAsyncConn):
 
     def _fail(self, exc: BaseException, fix: str) -> BackpackConnectionError:
         error = BackpackConnectionError(
-            f"websocket connect to {self.address} via {self.route.describe()} failed: {type(exc).__name__}: {exc}; {fix}")
+            f"websocket connect to {self.address} via {self.route.describe()} failed: {type(exc).__name__}: {exc}", fix=fix)
         if self.on_error is not None:
             self.on_error(error)
         return error

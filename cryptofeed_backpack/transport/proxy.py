@@ -1,4 +1,4 @@
-"""Proxy helpers shared by the REST client, the WebSocket connection and symbol loading.
+"""The proxy rule shared by the REST client (and so symbol loading) and the WebSocket connection.
 
 One rule decides the route of every connection (docs/proxies.md):
 
@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Optional
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from .errors import BackpackConfigError
+from ..errors import BackpackConfigError
 
-SUPPORTED_SCHEMES = ("http", "https", "socks5", "socks5h")
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+SOCKS_SCHEMES = ("socks5", "socks5h")
 
 
 def redact_proxy_url(url: Optional[str]) -> Optional[str]:
@@ -58,7 +59,7 @@ class ProxyRoute:
 
     @property
     def is_socks(self) -> bool:
-        return self.scheme in ("socks5", "socks5h")
+        return self.scheme in SOCKS_SCHEMES
 
     def describe(self) -> str:
         """One line for logs and error messages, never with credentials."""
@@ -84,11 +85,11 @@ def _env_proxy(target_url: str, keys: tuple[str, ...]) -> ProxyRoute:
             continue
         var = f"{key.upper()}_PROXY"
         parts = urlsplit(value)
-        if parts.scheme not in SUPPORTED_SCHEMES or not parts.hostname or parts.port is None:
-            raise BackpackConfigError(
+        if parts.scheme not in PROXY_SCHEMES or not parts.hostname or parts.port is None:
+            raise BackpackConfigError.for_field(
                 "proxies",
                 f"environment variable {var}={redact_proxy_url(value)!r} is not a usable proxy URL",
-                f"use scheme://host:port with scheme one of {', '.join(SUPPORTED_SCHEMES)}, "
+                f"use scheme://host:port with scheme one of {', '.join(PROXY_SCHEMES)}, "
                 "or set proxies={'direct': True} to ignore the environment",
             )
         return ProxyRoute(value, "environment", var)
@@ -175,24 +176,3 @@ def make_connector(settings: RestProxySettings, ssl_context=None):
         rdns=settings.rdns,
         ssl=ssl_context if ssl_context is not None else True,
     )
-
-
-def fetch_sync(config, path: str, params: Optional[dict] = None, timeout_s: Optional[float] = None) -> bytes:
-    """Blocking GET of ``config.rest_url + path`` through the configured route, for code that
-    cannot await (e.g. symbol loading inside a synchronous constructor).
-
-    Runs a private event loop in a worker thread so it also works when called from inside a
-    running loop. Uses BackpackRestClient, so retries, TLS (ca_file) and error mapping match
-    the async path.
-    """
-    import asyncio
-    import concurrent.futures
-
-    from .rest import BackpackRestClient
-
-    async def _run() -> bytes:
-        async with BackpackRestClient(config) as client:
-            return await client.request("GET", path, params=params)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="backpack-sync-rest") as pool:
-        return pool.submit(asyncio.run, _run()).result(timeout=timeout_s)

@@ -1,0 +1,166 @@
+"""The L2_BOOK channel: ``book_sync`` driven by depth frames and REST snapshots.
+
+The state machine (book_sync) is pure; this channel does the I/O around it: it fetches
+snapshots, serialises book updates with one lock (a snapshot must reach callbacks before later
+deltas), and applies ``max_depth`` to what callbacks see while keeping the whole book internally.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Optional
+
+from cryptofeed.defines import ASK, BID, L2_BOOK
+from cryptofeed.types import OrderBook
+
+from ..book_sync import BookSync, Outcome
+from ..errors import BackpackError
+from ..transport.policy import Backoff
+from ..wire.common import us_to_s
+from ..wire.market import DepthMsg
+
+LOG = logging.getLogger("feedhandler")
+
+
+@dataclass(frozen=True)
+class BookStatus:
+    """What health and users may read about one book."""
+
+    symbol: str
+    synced: bool
+    last_update_id: Optional[int]
+    buffered: int
+    gaps: int
+    last_snapshot_at: Optional[float]
+
+
+class BookChannel:
+    def __init__(self, feed):
+        self.feed = feed
+        self.books: dict[str, BookSync] = {}  # exchange symbol -> its state machine
+        self.last_snapshot_at: dict[str, float] = {}
+        self._snapshot_tasks: dict[str, asyncio.Task] = {}
+        self._lock = asyncio.Lock()
+        self._emitted_top: dict[str, tuple[dict, dict]] = {}  # what callbacks last saw under max_depth
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """On every (re)connect: whatever was buffered or fetched belongs to the old socket."""
+        for task in self._snapshot_tasks.values():
+            task.cancel()
+        self._snapshot_tasks.clear()
+        for book in self.books.values():
+            book.reset()
+        self._emitted_top.clear()
+
+    def status(self) -> dict[str, BookStatus]:
+        return {sym: BookStatus(b.symbol, b.synced, b.last_id, b.buffered, b.gaps, self.last_snapshot_at.get(sym))
+                for sym, b in self.books.items()}
+
+    # ---- frames ------------------------------------------------------------------------------
+
+    def book_for(self, exchange_symbol: str, symbol: str) -> BookSync:
+        book = self.books.get(exchange_symbol)
+        if book is None:
+            feed_id = self.feed.id
+
+            def factory(symbol=symbol):
+                ob = OrderBook(feed_id, symbol)
+                return ob, ob.book.bids, ob.book.asks
+            book = self.books[exchange_symbol] = BookSync(symbol, factory)
+        return book
+
+    async def on_depth(self, msg: DepthMsg, symbol: str, timestamp: float) -> None:
+        book = self.book_for(msg.symbol, symbol)
+        async with self._lock:
+            outcome = book.on_delta(msg)
+            if outcome is Outcome.APPLIED:
+                await self._emit_delta(book, msg, timestamp)
+                return
+        metrics = self.feed.metrics
+        if outcome is Outcome.GAP:
+            metrics.inc("book_gaps")
+            LOG.warning("%s: %s depth gap (next U=%d): book dropped, resyncing from REST", self.feed.id, symbol, msg.first_id)
+            self._emitted_top.pop(symbol, None)
+        if outcome in (Outcome.BUFFERED, Outcome.GAP) and msg.symbol not in self._snapshot_tasks:
+            self._snapshot_tasks[msg.symbol] = asyncio.create_task(self._resync(msg.symbol, symbol))
+        elif outcome is Outcome.STALE:
+            metrics.inc("book_stale_deltas")
+
+    async def _resync(self, exchange_symbol: str, symbol: str) -> None:
+        """Fetch REST snapshots until one bridges the buffered deltas, then emit the whole book.
+        Waits between attempts follow the shared REST policy (transport/policy.py)."""
+        feed, book = self.feed, self.books[exchange_symbol]
+        backoff = Backoff(feed.backpack_config.rest)
+        try:
+            while True:
+                try:
+                    snapshot = await feed.backpack_rest().depth(exchange_symbol, feed.backpack_config.snapshot_limit)
+                except BackpackError as exc:
+                    feed.metrics.inc("book_snapshot_errors")
+                    LOG.warning("%s: %s snapshot failed: %s", feed.id, symbol, exc)
+                    await asyncio.sleep(backoff.next_delay(exc))
+                    continue
+                feed.metrics.inc("book_snapshots")
+                async with self._lock:
+                    if book.on_snapshot(snapshot) is Outcome.SYNCED:
+                        now = time.time()
+                        self.last_snapshot_at[exchange_symbol] = now
+                        feed.metrics.set("book_last_snapshot_at", now)
+                        await self._emit_snapshot(book, snapshot, now)
+                        return
+                feed.metrics.inc("book_snapshot_retries")
+                await asyncio.sleep(backoff.next_delay())
+        finally:
+            if self._snapshot_tasks.get(exchange_symbol) is asyncio.current_task():
+                del self._snapshot_tasks[exchange_symbol]
+
+    # ---- emitting ---------------------------------------------------------------------------
+
+    def _top(self, book: BookSync) -> tuple[dict, dict]:
+        depth = self.feed.max_depth
+        bids, asks = book.bids, book.asks
+        return ({bids.index(i)[0]: bids.index(i)[1] for i in range(min(depth, len(bids)))},
+                {asks.index(i)[0]: asks.index(i)[1] for i in range(min(depth, len(asks)))})
+
+    def _truncated(self, book: BookSync, top: tuple[dict, dict]) -> OrderBook:
+        return OrderBook(self.feed.id, book.symbol, bids=top[0], asks=top[1], max_depth=self.feed.max_depth)
+
+    async def _emit_snapshot(self, book: BookSync, snapshot, timestamp: float) -> None:
+        ts = None if snapshot.timestamp is None else us_to_s(snapshot.timestamp)
+        container = book.container
+        if self.feed.max_depth:
+            top = self._top(book)
+            self._emitted_top[book.symbol] = top
+            container = self._truncated(book, top)
+        await self.feed.book_callback(L2_BOOK, container, timestamp, timestamp=ts, raw=None,
+                                      sequence_number=book.last_id, delta=None)
+
+    async def _emit_delta(self, book: BookSync, msg: DepthMsg, timestamp: float) -> None:
+        if self.feed.max_depth:
+            top = self._top(book)
+            before = self._emitted_top.get(book.symbol, ({}, {}))
+            delta = {BID: _diff(before[0], top[0]), ASK: _diff(before[1], top[1])}
+            if not delta[BID] and not delta[ASK]:
+                return
+            self._emitted_top[book.symbol] = top
+            container = self._truncated(book, top)
+        else:
+            delta = {BID: msg.bids, ASK: msg.asks}
+            container = book.container
+        await self.feed.book_callback(L2_BOOK, container, timestamp, timestamp=us_to_s(msg.engine_time_us or msg.event_time_us),
+                                      raw=None, sequence_number=msg.last_id, delta=delta)
+
+    async def shutdown(self) -> None:
+        for task in self._snapshot_tasks.values():
+            task.cancel()
+
+
+def _diff(before: dict, after: dict) -> list:
+    changes = [(p, q) for p, q in after.items() if before.get(p) != q]
+    changes.extend((p, Decimal(0)) for p in before if p not in after)
+    return changes

@@ -1,0 +1,276 @@
+"""BackpackFeed: the native cryptofeed Feed for Backpack Exchange.
+
+Hot path: frame -> Envelope (data kept raw) -> the decoder of its stream kind -> the channel that
+owns that kind -> pure parse -> callback. The stream table (constants.STREAMS) drives what is
+subscribed, how frames are routed and what health expects. Undecodable frames, unknown streams
+and error replies are counted, logged once per kind, and dropped; they never escape
+``message_handler`` and never cost the connection.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+import msgspec
+from cryptofeed.callback import Callback
+from cryptofeed.connection import AsyncConnection, RestEndpoint, Routes, WebsocketEndpoint, WSAsyncConn
+from cryptofeed.defines import BALANCES, L1_BOOK, LIQUIDATIONS
+from cryptofeed.feed import Feed
+
+from .. import symbols as symbol_service
+from ..config import BackpackConfig
+from ..constants import (CANDLE_INTERVALS, EXCHANGE_ID, REST_URL, STREAMS, WS_INVALID_STREAM, WS_URL, Rest,
+                         depth_stream_prefix)
+from ..errors import BackpackAuthError, BackpackConfigError, BackpackStreamError
+from ..metrics import Metrics
+from ..transport.proxy import websocket_proxy_route, ws_proxy_argument
+from ..transport.ws import BackpackWSConn
+from ..wire.market import STREAM_DECODERS
+from ..wire.session import ENVELOPE, subscribe_frame
+from .account import AccountChannels
+from .book import BookChannel, BookStatus
+from .config_split import requested_channels, split_config
+from .market import MarketChannels
+from .rest import BackpackRestMixin
+from .trades import TradeChannel
+
+LOG = logging.getLogger("feedhandler")
+
+# Feed/Exchange keyword arguments cryptofeed understands; anything else is a typo we must report,
+# because cryptofeed's own __init__ swallows unknown keywords silently.
+_FEED_KWARGS = {
+    "candle_interval", "candle_closed_only", "timeout", "timeout_interval", "retries", "symbols", "channels",
+    "subscription", "callbacks", "max_depth", "checksum_validation", "cross_check", "exceptions",
+    "log_message_on_error", "delay_start", "http_proxy", "sandbox", "subaccount",
+}
+_PRIVATE_CHANNELS = frozenset({c for s in STREAMS if s.private for c in s.channels} | {BALANCES})
+
+
+class BackpackFeed(Feed, BackpackRestMixin):
+    id = EXCHANGE_ID
+    websocket_endpoints = [WebsocketEndpoint(WS_URL)]
+    rest_endpoints = [RestEndpoint(REST_URL, routes=Routes(Rest.MARKETS.path, l2book=Rest.DEPTH.path + "?symbol={}&limit={}"))]
+    valid_candle_intervals = tuple(CANDLE_INTERVALS)
+    # BALANCES has no stream: it is polled over REST, so it maps to the path it polls
+    websocket_channels = {**{c: s.kind for s in STREAMS for c in s.channels}, BALANCES: Rest.CAPITAL.path}
+    request_limit = 30
+
+    # ---- symbols (cryptofeed's classmethod contract) -----------------------------------------
+
+    @classmethod
+    def _parse_symbol_data(cls, data: Any) -> tuple[dict, dict]:
+        return symbol_service.parse_markets(data)
+
+    @classmethod
+    def symbol_mapping(cls, refresh: bool = False, headers: dict = None) -> dict:
+        # Replaces cryptofeed's blocking `requests` GET: goes through our REST client (proxies, CA,
+        # retries) and honours the TTL. Seeded symbols are used without a network call.
+        return symbol_service.symbol_mapping_for(cls, refresh)
+
+    @classmethod
+    async def load_symbols(cls, config: Any = None, refresh: bool = False) -> dict:
+        """Load symbols without blocking the event loop; call before constructing feeds in async code."""
+        return await symbol_service.load_symbols(BackpackConfig.build(config), refresh=refresh)
+
+    # ---- construction --------------------------------------------------------------------------
+
+    def __init__(self, config: Any = None, **kwargs: Any):
+        unknown = sorted(set(kwargs) - _FEED_KWARGS)
+        if unknown:
+            raise BackpackConfigError.for_field(
+                unknown[0], "is not a BackpackFeed argument",
+                f"Feed arguments: {', '.join(sorted(_FEED_KWARGS))}; Backpack options go in config=BackpackConfig(...)")
+        self.backpack_config, cryptofeed_config = split_config(config)
+        bp = self.backpack_config
+        wanted_std = requested_channels(kwargs)
+        private = sorted(c for c in wanted_std if c in _PRIVATE_CHANNELS)
+        if wanted_std and kwargs.get("timeout") is None and len(private) == len(wanted_std):
+            # Private streams can stay silent for minutes; cryptofeed's 120 s watchdog would keep reconnecting.
+            kwargs["timeout"] = -1
+        if private and bp.auth is None:
+            raise BackpackAuthError(
+                f"channels {private} need credentials",
+                fix="pass config=BackpackConfig(auth={'api_key': ..., 'private_key': ...}), set key_id/key_secret under "
+                "'backpack' in config.yaml, or set BACKPACK_API_KEY and BACKPACK_PRIVATE_KEY")
+
+        with symbol_service.loading_for(type(self), bp):
+            super().__init__(config=cryptofeed_config, **kwargs)
+
+        self.metrics = Metrics()
+        self.rest_client = None
+        self.last_connection_error: Optional[BaseException] = None
+        self.websocket_endpoints = [WebsocketEndpoint(bp.ws_url, options=self._ws_options(), authentication=None)]
+        self.callbacks.setdefault(L1_BOOK, [Callback(None)])
+        # std channel -> the exchange symbols asked for it
+        self.wanted_channels = {c: {self.std_symbol_to_exchange_symbol(s) for s in syms} for c, syms in wanted_std.items()}
+        self._logged_once: set[str] = set()
+
+        self.book_channel = BookChannel(self)
+        self.trade_channel = TradeChannel(self)
+        self.market_channels = MarketChannels(self, self.wanted_channels)
+        self.account_channels = AccountChannels(self, self.wanted_channels)
+        self._routes = {kind: (STREAM_DECODERS[kind], handler) for kind, handler in {
+            "trade": self.trade_channel.on_trade,
+            "depth": self.book_channel.on_depth,
+            "bookTicker": self.market_channels.on_book_ticker,
+            "kline": self.market_channels.on_kline,
+            "markPrice": self.market_channels.on_mark_price,
+            "openInterest": self.market_channels.on_open_interest,
+            "liquidation": self.market_channels.on_liquidation,
+        }.items()}
+
+    def _ws_options(self) -> dict:
+        options: dict[str, Any] = {"proxy": ws_proxy_argument(self.backpack_config)}
+        ssl_context = self.backpack_config.ssl_context()
+        if ssl_context is not None:
+            options["ssl"] = ssl_context
+        return options
+
+    # ---- subscription (driven by the stream table) ----------------------------------------------
+
+    def public_streams(self) -> list[str]:
+        """The public stream names this feed subscribes to (liquidations are sent separately)."""
+        depth = depth_stream_prefix(self.backpack_config.depth_window)
+        names: list[str] = []
+        for kind in STREAMS:
+            if kind.private or LIQUIDATIONS in kind.channels:
+                continue
+            symbols = set().union(*(self.wanted_channels.get(c, ()) for c in kind.channels))
+            for sym in sorted(symbols):
+                names.append(kind.name(sym, interval=self.candle_interval, depth=depth))
+        return names
+
+    def liquidation_streams(self) -> list[str]:
+        return self.market_channels.liquidation_streams()
+
+    def quiet_streams(self) -> frozenset[str]:
+        """Subscribed streams that may legitimately stay silent for minutes (health never degrades on them)."""
+        quiet_kinds = tuple(k.kind for k in STREAMS if k.quiet)
+        return frozenset(s for s in self.public_streams() + self.liquidation_streams() if s.startswith(quiet_kinds))
+
+    async def subscribe(self, conn: AsyncConnection) -> None:
+        # called on every (re)connect: whatever was buffered belongs to the old socket
+        self.book_channel.reset()
+        self.trade_channel.reset()
+        self.metrics.inc("ws_connects")
+        public = self.public_streams()
+        if public:
+            await conn.write(subscribe_frame(public))
+        await self.market_channels.subscribe_liquidations(conn)
+        await self.account_channels.subscribe(conn)
+
+    def open_connections(self) -> list[AsyncConnection]:
+        return [h.conn for h in self.connection_handlers if h.conn.is_open]
+
+    # ---- frame routing --------------------------------------------------------------------------
+
+    async def message_handler(self, msg, conn: AsyncConnection, timestamp: float) -> None:
+        try:
+            envelope = ENVELOPE.decode(msg)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self.drop("undecodable", "-", msg, exc)
+            return
+        stream = envelope.stream
+        if stream is None:
+            if envelope.error is not None:
+                await self._on_error_frame(envelope.error.code, envelope.error.message, msg)
+            else:
+                self.drop("unknown_frame", "-", msg, None)
+            return
+        self.metrics.frame(stream, timestamp)
+        kind = stream.partition(".")[0]
+        route = self._routes.get(kind)
+        if route is None:
+            if kind == "account":
+                await self.account_channels.on_frame(stream, envelope.data, timestamp, msg)
+            else:
+                self.drop("unknown_stream", kind, msg, None)
+            return
+        decoder, handler = route
+        try:
+            decoded = decoder.decode(envelope.data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self.drop("undecodable", kind, msg, exc)
+            return
+        symbol = self.exchange_symbol_mapping.get(decoded.symbol)
+        if symbol is None:
+            self.drop("unknown_symbol", kind, msg, None)
+            return
+        await handler(decoded, symbol, timestamp)
+
+    def drop(self, reason: str, kind: str, msg, exc: Optional[BaseException]) -> None:
+        """Count a rejected frame by reason; log the first of each reason and stream kind."""
+        self.metrics.inc(f"dropped_{reason}")
+        self.metrics.inc("dropped_messages")
+        key = f"{reason}:{kind}"
+        if key in self._logged_once:
+            return
+        self._logged_once.add(key)
+        excerpt = msg[:200] if isinstance(msg, (str, bytes)) else repr(msg)[:200]
+        LOG.warning("%s: dropped %s frame (stream type %s): %s%s; further ones are only counted",
+                    self.id, reason, kind, excerpt, f" ({exc})" if exc else "")
+
+    async def _on_error_frame(self, code: int, message: str, msg) -> None:
+        self.metrics.inc(f"ws_error_{code}")
+        if code == WS_INVALID_STREAM and await self.market_channels.on_invalid_stream():
+            return
+        if self.account_channels.on_rejected(code, message):
+            return
+        self.drop(f"error_{code}", "-", msg, BackpackStreamError.from_frame(code, message))
+
+    # ---- connections ----------------------------------------------------------------------------
+
+    def connect(self):
+        needs_ws = bool(self.public_streams() or self.liquidation_streams() or self.account_channels.wants_stream)
+        route = websocket_proxy_route(self.backpack_config)
+        connections = []
+        for conn, subscribe, handler, authenticate in super().connect():
+            if isinstance(conn, WSAsyncConn):
+                if not needs_ws:
+                    continue
+                conn = BackpackWSConn(conn.address, self.id, route, on_error=self._on_connection_error,
+                                      subscription=conn.subscription, **conn.ws_kwargs)
+            connections.append((conn, subscribe, handler, authenticate))
+        return connections
+
+    def _connect_rest(self):
+        return self.account_channels.connections()
+
+    def _on_connection_error(self, error: BaseException) -> None:
+        self.metrics.inc("ws_connect_errors")
+        self.last_connection_error = error
+
+    # ---- state for users, health and tests ------------------------------------------------------
+
+    def book_status(self) -> dict[str, BookStatus]:
+        """exchange symbol -> the state of its book (synced, last update id, gaps...)."""
+        return self.book_channel.status()
+
+    def book_state(self, exchange_symbol: str):
+        """The live ``BookSync`` of one market (read it, never change it), or None before its first delta."""
+        return self.book_channel.books.get(exchange_symbol)
+
+    @property
+    def last_auth_error(self):
+        return self.account_channels.last_auth_error
+
+    @property
+    def clock_skew_ms(self) -> Optional[float]:
+        return self.account_channels.clock_skew_ms
+
+    async def shutdown(self) -> None:
+        await self.book_channel.shutdown()
+        if self.rest_client is not None:
+            await self.rest_client.close()
+        await super().shutdown()
+
+    def health(self):
+        from ..health import health_report
+
+        return health_report(self)
+
+    def metrics_snapshot(self) -> dict:
+        snap = self.metrics.snapshot()
+        snap["books"] = {sym: {"synced": b.synced, "last_update_id": b.last_update_id, "buffered": b.buffered, "gaps": b.gaps}
+                         for sym, b in self.book_status().items()}
+        return snap

@@ -1,0 +1,75 @@
+"""What every wire module shares: decoder construction, time units and value checks."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Optional
+
+import msgspec
+
+_US = 1_000_000.0
+ZERO = Decimal(0)
+
+#: a book level as sent: ``[price, quantity]`` decimal strings
+Level = tuple[Decimal, Decimal]
+
+
+def decoder(kind: Any) -> msgspec.json.Decoder:
+    # strict=False: integers arrive as JSON numbers on the wire and as strings in some recordings
+    return msgspec.json.Decoder(kind, strict=False)
+
+
+def us_to_s(value_us: int) -> float:
+    return value_us / _US
+
+
+def ms_to_s(value_ms: int) -> float:
+    return value_ms / 1000.0
+
+
+def first_us_to_s(*candidates: Optional[int], fallback: Optional[float] = None) -> Optional[float]:
+    """The first non-zero µs time among ``candidates`` in seconds, else ``fallback``."""
+    for value in candidates:
+        if value:
+            return value / _US
+    return None if fallback is None else float(fallback)
+
+
+def iso_to_s(text: str) -> float:
+    """Backpack's naive ISO (``2025-08-06T22:00:00`` or ``2025-09-11 15:34:00``) is UTC."""
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()
+
+
+def ms_or_iso_to_s(value: Any) -> Optional[float]:
+    """Some REST replies send times as ms integers and others as naive-UTC ISO strings (docs/rest.md)."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
+        return int(value) / 1000.0
+    return iso_to_s(value)
+
+
+# ---- value checks (raised inside __post_init__, msgspec reports them as ValidationError) ----------
+
+def check_price(value: Optional[Decimal], name: str) -> None:
+    """A price must be a finite number above zero (NaN, sNaN, Infinity and 0 are refused)."""
+    if value is not None and not (value.is_finite() and value > ZERO):
+        raise ValueError(f"{name} must be a finite price above 0, got {value}")
+
+
+def check_amount(value: Optional[Decimal], name: str) -> None:
+    """A quantity must be finite and not negative."""
+    if value is not None and not (value.is_finite() and value >= ZERO):
+        raise ValueError(f"{name} must be a finite quantity >= 0, got {value}")
+
+
+def check_signed(value: Optional[Decimal], name: str) -> None:
+    """A signed amount (net position, PnL, funding rate) must at least be finite."""
+    if value is not None and not value.is_finite():
+        raise ValueError(f"{name} must be a finite number, got {value}")
+
+
+def check_levels(levels: list, name: str) -> None:
+    for price, quantity in levels:
+        if not (price.is_finite() and price > ZERO and quantity.is_finite() and quantity >= ZERO):
+            raise ValueError(f"{name} level [{price}, {quantity}] is not a finite price > 0 with a quantity >= 0")
