@@ -62,7 +62,7 @@ async def test_429_with_retry_after_is_honoured(sim):
     sleeps = Sleeps()
     sim.faults.rest_errors(429, count=1, retry_after=1.0)
     async with client(sim, sleeps) as c:
-        assert (await c.status())["status"] == "Ok"
+        assert (await c.status()).status == "Ok"
         assert c.metrics.counters["rest_429"] == 1
     assert sleeps.calls == [1.0]
 
@@ -106,7 +106,7 @@ async def test_5xx_then_recovery(sim):
     sim.faults.rest_errors(503, count=2)
     async with client(sim) as c:
         depth = await c.depth("SOL_USDC", 5)
-    assert len(depth["asks"]) == 5
+    assert len(depth.asks) == 5
 
 
 @pytest.mark.parametrize("status", [451, 403])
@@ -139,7 +139,7 @@ async def test_plain_text_4xx_limit_parse_error(sim):
 async def test_unknown_path_plain_text_404(sim):
     async with client(sim) as c:
         with pytest.raises(BackpackRestError) as info:
-            await c.get_json("/api/v1/nope")
+            await c.request("GET", "/api/v1/nope")
     assert (info.value.status, info.value.code, info.value.message) == (404, None, "not found")
 
 
@@ -172,7 +172,7 @@ async def test_signed_call_resigned_after_retry_is_accepted(sim):
     sim.faults.rest_errors(503, count=1)
     async with client(sim, auth=CREDS) as c:
         capital = await c.balances()
-    assert capital["USDC"]["available"] == "100000"
+    assert capital["USDC"].available == Decimal("100000")
 
 
 async def test_bad_signature_is_a_rest_error(sim):
@@ -190,7 +190,7 @@ async def test_server_time_and_markets(sim):
     async with client(sim) as c:
         assert isinstance(await c.server_time_ms(), int)
         perps = await c.markets("PERP")
-    assert perps and all(m["marketType"] == "PERP" for m in perps)
+    assert perps and all(m.marketType == "PERP" for m in perps)
 
 
 # ---- cryptofeed REST interface ------------------------------------------------------------------
