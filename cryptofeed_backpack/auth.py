@@ -1,4 +1,4 @@
-"""ED25519 request signing for Backpack (PROTOCOL.md §2). Pure functions, no I/O.
+"""ED25519 request signing for Backpack (docs/protocol.md §2). Pure functions, no I/O.
 
 The signed string is ``instruction=<name>[&k=v ...sorted by key]&timestamp=<ms>&window=<ms>``;
 timestamps and windows are milliseconds. The secret is the 32-byte Ed25519 seed.

@@ -1,4 +1,4 @@
-"""A local Backpack exchange speaking the real protocol (PROTOCOL.md) over TLS on 127.0.0.1.
+"""A local Backpack exchange speaking the real protocol (docs/protocol.md) over TLS on 127.0.0.1.
 
 See docs/simulator.md. ``BackpackSimulator`` is the entry point.
 """

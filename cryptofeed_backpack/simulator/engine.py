@@ -3,7 +3,7 @@
 Everything is integers (price in ticks, quantity in steps), so the book is exact and fast.
 For a given seed the sequence of book changes and trades is the same on every run; only the
 wall-clock timestamps differ. One engine event = one update id (``U == u`` in the realtime
-stream, as PROTOCOL.md §4 observed); REST ``lastUpdateId``, depth ``U``/``u`` and bookTicker
+stream, as docs/protocol.md §4 observed); REST ``lastUpdateId``, depth ``U``/``u`` and bookTicker
 ``u`` all read the same counter.
 
 Simulated users' resting orders sit at the front of their price level's queue (a deliberate

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-INTERVAL_SECONDS = {
-    "1s": 1, "1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "2h": 7200,
-    "4h": 14400, "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400, "3d": 259200, "1w": 604800,
-}
+from ..constants import CANDLE_INTERVALS
+
 _MONDAY_OFFSET = 4 * 86400  # 1970-01-01 was a Thursday; weeks start on Monday 00:00 UTC
 
 
@@ -18,7 +16,7 @@ def bucket(interval: str, ts_s: float) -> tuple[int, int]:
         start = datetime(d.year, d.month, 1, tzinfo=timezone.utc)
         end = datetime(d.year + (d.month == 12), d.month % 12 + 1, 1, tzinfo=timezone.utc)
         return int(start.timestamp()), int(end.timestamp())
-    size = INTERVAL_SECONDS[interval]
+    size = CANDLE_INTERVALS[interval]
     offset = _MONDAY_OFFSET if interval == "1w" else 0
     start = (t - offset) // size * size + offset
     return start, start + size

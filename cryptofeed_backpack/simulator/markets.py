@@ -1,6 +1,6 @@
 """The simulator's markets: specs, and the REST ``Market`` objects in the real shape.
 
-Shapes follow the recorded objects in shared/backpack/payloads (PROTOCOL.md §1.1):
+Shapes follow the recorded market objects (docs/protocol.md §1.1):
 spot = ccxt-static__rest-markets-info.json (ETH_USDC) plus ``visible``; perp =
 bpx-api-client-test__rest-market__SOL_USDC_PERP.json; RWA = the same with ``rwaMarketType``.
 Keys are written in the alphabetical order the live API uses. Tick and step sizes are powers

@@ -1,6 +1,6 @@
 """Simulated accounts: ED25519 verification, orders, fills, positions and their stream events.
 
-Event field sets are exactly those of the recorded payloads (PROTOCOL.md §3.3):
+Event field sets are exactly those of the recorded payloads (docs/protocol.md §3.3):
 orderAccepted = ccxt-comment__ws-orderAccepted__ETH_USDC.json (+ ``p`` for limit orders and
 ``c`` when a client id is given, both in docs-example__ws-orderUpdate__SOL_USD.json);
 orderFill = ccxt-comment__ws-orderFill-data__ETH_USDC.json; position events =

@@ -1,4 +1,4 @@
-"""Engine events -> WebSocket frames, in the exact payload shapes of PROTOCOL.md §3.2.
+"""Engine events -> WebSocket frames, in the exact payload shapes of docs/protocol.md §3.2.
 
 Keys are written in the alphabetical order live frames have. Integers (E, T, U, u, t, n) are
 JSON numbers; prices and quantities are strings padded to tick/step.

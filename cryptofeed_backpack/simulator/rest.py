@@ -1,4 +1,4 @@
-"""REST endpoints of PROTOCOL.md §1 (public) and four signed reads (§2), on aiohttp.
+"""REST endpoints of docs/protocol.md §1 (public) and four signed reads (§2), on aiohttp.
 
 Error bodies are the real ones: JSON ``{"code","message"}`` for API errors, plain text for
 query-parameter parse failures and unknown paths.
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Optional
 
 from aiohttp import web
 
+from ..constants import CANDLE_INTERVALS
 from . import klines
 from .faults import REST_FAULT_BODIES
 from .markets import market_object
@@ -212,7 +213,7 @@ async def tickers(request: web.Request) -> web.Response:
 
 async def kline_history(request: web.Request) -> web.Response:
     interval = request.query.get("interval")
-    if interval is None or (interval not in klines.INTERVAL_SECONDS and interval != "1month"):
+    if interval is None or interval not in CANDLE_INTERVALS:
         return parse_failure("interval", "KlineInterval")
     start_raw, end_raw = request.query.get("startTime"), request.query.get("endTime")
     if start_raw is None or not start_raw.lstrip("-").isdigit():

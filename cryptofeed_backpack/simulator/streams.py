@@ -1,4 +1,4 @@
-"""Stream-name grammar of the Backpack WebSocket (PROTOCOL.md §3.1-3.3). Pure.
+"""Stream-name grammar of the Backpack WebSocket (docs/protocol.md §3.1-3.3). Pure.
 
 Symbols contain dots (``AAPL.US_USDC_PERP``), so names are split on the first '.' only, or on
 the first two for ``kline.<interval>.`` and ``depth.<window>.``.
@@ -8,14 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-DEPTH_WINDOWS = ("200ms", "600ms", "1000ms")
-KLINE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1month")
+from ..constants import CANDLE_INTERVALS, DEPTH_WINDOWS as _WINDOWS, WS_INVALID_DEPTH_WINDOW, WS_INVALID_STREAM, WS_PARSE_ERROR
+
+DEPTH_WINDOWS = tuple(w for w in _WINDOWS if w != "realtime")  # the suffixes of depth.<window>.<symbol>
+KLINE_INTERVALS = tuple(CANDLE_INTERVALS)
 PUBLIC_TYPES = ("trade", "depth", "bookTicker", "ticker", "kline", "markPrice", "openInterest", "liquidation")
 PRIVATE_TYPES = ("orderUpdate", "positionUpdate", "rfqUpdate", "balanceUpdate")
 
-ERR_PARSE = (4002, "Parse error")
-ERR_STREAM = (4006, "Invalid stream")
-ERR_DEPTH_WINDOW = (4008, "Invalid depth window")
+ERR_PARSE = (WS_PARSE_ERROR, "Parse error")
+ERR_STREAM = (WS_INVALID_STREAM, "Invalid stream")
+ERR_DEPTH_WINDOW = (WS_INVALID_DEPTH_WINDOW, "Invalid depth window")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The WebSocket session of PROTOCOL.md §3.1: SUBSCRIBE/UNSUBSCRIBE without acknowledgement,
+"""The WebSocket session of docs/protocol.md §3.1: SUBSCRIBE/UNSUBSCRIBE without acknowledgement,
 ``{"id":null,"error":{...}}`` error frames, silence for unknown symbols, protocol ping/pong.
 """
 from __future__ import annotations

@@ -41,7 +41,7 @@ ToStd = Callable[[str], str]
 
 
 class OrderUpdateMsg(msgspec.Struct, frozen=True):
-    """One ``account.orderUpdate`` event (PROTOCOL.md §3.3 lists every key)."""
+    """One ``account.orderUpdate`` event (docs/protocol.md §3.3 lists every key)."""
 
     order_id: Id = msgspec.field(name="i")
     symbol: str = msgspec.field(name="s")

@@ -11,7 +11,7 @@ from cryptofeed_backpack.simulator import BackpackSimulator
 
 
 class LocalBook:
-    """The PROTOCOL.md §4 algorithm, written independently of the project's book_sync."""
+    """The docs/protocol.md §4 algorithm, written independently of the project's book_sync."""
 
     def __init__(self):
         self.bids: dict = {}

@@ -1,5 +1,5 @@
 """BackpackRestMixin: cryptofeed REST methods -> typed cryptofeed objects, against a loopback HTTP server
-answering with bodies in the exact recorded shapes (PROTOCOL.md §1; ccxt comments for signed endpoints)."""
+answering with bodies in the exact recorded shapes (docs/protocol.md §1; ccxt comments for signed endpoints)."""
 from __future__ import annotations
 
 import asyncio
