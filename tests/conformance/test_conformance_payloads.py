@@ -1,6 +1,8 @@
-"""Every real public payload in ../shared/backpack/payloads goes through the feed's message_handler
-(feed built by name through FeedHandler, symbols seeded from real market objects) and must come out
-as the right cryptofeed object with exact Decimal values and float-second timestamps."""
+"""Conformance: every real public payload in ../shared/backpack/payloads goes through the feed's
+message_handler (feed built by name through FeedHandler, symbols seeded from real market objects)
+and must come out as the right cryptofeed object with exact Decimal values and float-second
+timestamps. The payloads are read in place; without the ../shared checkout these tests skip.
+tests/unit/test_feed_frames.py covers the same paths on the project's own fixtures."""
 from __future__ import annotations
 
 import asyncio
