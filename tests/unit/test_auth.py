@@ -1,143 +1,123 @@
-"""auth.py against every known answer in ../shared/backpack/golden-signatures.json, plus edge cases."""
+"""auth.py on known answers of its own: the Ed25519 test vectors of RFC 8032 §7.1 (TEST 1 and
+TEST 2) and the signing-string rules of docs/auth.md §3, plus edge cases. No file outside the
+repository is read; tests/conformance/test_golden_signatures.py adds the cross-library vectors."""
 from __future__ import annotations
 
 import base64
-import json
-from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cryptofeed_backpack import auth
 from cryptofeed_backpack.errors import BackpackAuthError
 
-GOLDEN_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "backpack" / "golden-signatures.json"
+# RFC 8032 §7.1 TEST 1: SECRET KEY, PUBLIC KEY and the SIGNATURE of the empty message
+RFC_SECRET = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+RFC_PUBLIC = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+RFC_SIGNATURE_EMPTY = bytes.fromhex(
+    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
+# RFC 8032 §7.1 TEST 2: a one-byte message, 0x72 ("r")
+RFC2_SECRET = bytes.fromhex("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb")
+RFC2_PUBLIC = bytes.fromhex("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c")
+RFC2_SIGNATURE_R = bytes.fromhex(
+    "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00")
+
+API_KEY = base64.b64encode(RFC_PUBLIC).decode()
 
 
 @pytest.fixture(scope="module")
-def golden() -> dict:
-    if not GOLDEN_PATH.is_file():
-        pytest.skip(f"golden vectors not found at {GOLDEN_PATH} (the ../shared checkout is absent)")
-    return json.loads(GOLDEN_PATH.read_text())
+def seed() -> bytes:
+    return RFC_SECRET
 
 
-@pytest.fixture(scope="module")
-def seed(golden) -> bytes:
-    return auth.parse_private_key(golden["key"]["seed_b64"])
+def signed_by_rfc_key(message: str, signature_b64: str) -> bool:
+    """Checked with the RFC's public key as published, not one derived by auth.py."""
+    try:
+        Ed25519PublicKey.from_public_bytes(RFC_PUBLIC).verify(base64.b64decode(signature_b64), message.encode())
+        return True
+    except InvalidSignature:
+        return False
 
 
-@pytest.fixture(scope="module")
-def vectors(golden) -> dict:
-    return golden["vectors"]
+# ---- the key: RFC 8032 known answers ------------------------------------------------------------
+
+def test_rfc8032_public_keys_and_signatures():
+    assert auth.public_key_from_seed(RFC_SECRET) == RFC_PUBLIC
+    assert auth.sign(RFC_SECRET, "") == auth.b64(RFC_SIGNATURE_EMPTY)
+    assert auth.verify(RFC_PUBLIC, "", auth.b64(RFC_SIGNATURE_EMPTY))
+    assert auth.public_key_from_seed(RFC2_SECRET) == RFC2_PUBLIC
+    assert auth.sign(RFC2_SECRET, "r") == auth.b64(RFC2_SIGNATURE_R)
+    assert auth.verify(RFC2_PUBLIC, "r", auth.b64(RFC2_SIGNATURE_R))
+    assert not auth.verify(RFC2_PUBLIC, "", auth.b64(RFC_SIGNATURE_EMPTY))
 
 
-# ---- the key --------------------------------------------------------------------------------
-
-def test_key_forms_all_give_the_golden_seed_and_public_key(golden):
-    key = golden["key"]
-    expected = bytes.fromhex(key["seed_hex"])
-    assert expected == bytes(range(1, 33))
-    urlsafe = base64.urlsafe_b64encode(expected).decode()
-    for form in (key["seed_b64"], key["seed_hex"], key["seed_hex"].upper(), key["seed_plus_pub_64byte_b64"],
-                 urlsafe, urlsafe.rstrip("="), key["seed_b64"].rstrip("="), f"  {key['seed_b64']}\n",
-                 (expected + bytes.fromhex(key["public_key_hex"])).hex()):
-        assert auth.parse_private_key(form) == expected, form
-    pub = auth.public_key_from_seed(expected)
-    assert pub.hex() == key["public_key_hex"]
-    assert auth.b64(pub) == key["public_key_b64"]
-    assert auth.parse_public_key(key["public_key_hex"]) == pub
-    assert auth.parse_public_key(key["public_key_b64"]) == pub
-    assert key["seed_plus_pub_64byte_b64"] == auth.b64(expected + pub)
+def test_every_accepted_key_form_gives_the_rfc_seed():
+    b64 = base64.b64encode(RFC_SECRET).decode()
+    urlsafe = base64.urlsafe_b64encode(RFC_SECRET).decode()
+    pair = RFC_SECRET + RFC_PUBLIC
+    # docs/auth.md §1: base64, url-safe base64 (padding optional), hex, 64-byte seed || public key
+    forms = [b64, b64.rstrip("="), urlsafe, urlsafe.rstrip("="), RFC_SECRET.hex(), RFC_SECRET.hex().upper(),
+             f"  {b64}\n", base64.b64encode(pair).decode(), pair.hex()]
+    assert "-" in urlsafe or "_" in urlsafe  # this seed really exercises the url-safe alphabet
+    for form in forms:
+        assert auth.parse_private_key(form) == RFC_SECRET, form
+    assert auth.parse_public_key(API_KEY) == RFC_PUBLIC
+    assert auth.parse_public_key(RFC_PUBLIC.hex()) == RFC_PUBLIC
 
 
-# ---- REST vectors -------------------------------------------------------------------------------
-
-def test_rest_balance_query_signing_string_signature_and_headers(golden, seed, vectors):
-    v = vectors["rest_balanceQuery"]
-    msg = auth.signing_string(v["instruction"], None, v["timestamp_ms"], v["window_ms"])
-    assert msg == v["signing_string"] == "instruction=balanceQuery&timestamp=1700000000000&window=5000"
-    assert auth.sign(seed, msg) == v["reference_signature_b64"]
-    assert auth.signing_string(v["instruction"], {}, v["timestamp_ms"], v["window_ms"]) == msg
-    headers = auth.rest_headers(golden["key"]["public_key_b64"], seed, v["instruction"], None,
-                                timestamp_ms=v["timestamp_ms"], window_ms=v["window_ms"])
-    # bpx-py and backpack-exchange-sdk send exactly this header set; ccxt adds only X-Broker-Id
-    assert headers == v["results"]["bpx-py"]["headers"]
-    assert headers == v["results"]["backpack-exchange-sdk"]["headers"]
-    ccxt = dict(v["results"]["ccxt"]["headers"])
-    assert ccxt.pop("X-Broker-Id") == "1400"
-    assert {k: headers[k] for k in ccxt} == ccxt
-    assert "X-Passphrase" not in headers
-    assert auth.verify(auth.public_key_from_seed(seed), msg, headers["X-Signature"])
+def test_a_64_byte_secret_uses_its_first_32_bytes_whatever_follows():
+    # like ccxt: the second half need not be the seed's public key
+    odd_pair = base64.b64encode(RFC_SECRET + RFC2_PUBLIC).decode()
+    assert auth.parse_private_key(odd_pair) == RFC_SECRET
+    assert auth.public_key_from_seed(auth.parse_private_key(odd_pair)) == RFC_PUBLIC
 
 
-def test_ccxt_64_byte_test_secret_uses_first_32_bytes(vectors):
-    v = vectors["rest_balanceQuery_ccxt_test_secret"]
-    raw = base64.b64decode(v["secret_b64_64_bytes"])
-    assert len(raw) == 64
-    seed = auth.parse_private_key(v["secret_b64_64_bytes"])
-    assert seed == raw[:32]
-    pub_b64 = auth.b64(auth.public_key_from_seed(seed))
-    assert pub_b64 == v["derived_public_key_b64"]
-    assert raw[32:] != auth.public_key_from_seed(seed)  # not a seed||pub keypair, still accepted like ccxt
-    msg = auth.signing_string("balanceQuery", None, v["timestamp_ms"], v["window_ms"])
-    assert msg == v["signing_string"]
-    assert auth.sign(seed, msg) == v["pynacl_signature_b64"] == v["ccxt_headers"]["X-Signature"]
-    headers = auth.rest_headers(pub_b64, seed, "balanceQuery", timestamp_ms=v["timestamp_ms"], window_ms=v["window_ms"])
-    for name in ("X-Timestamp", "X-Window", "X-API-Key", "X-Signature"):
-        assert headers[name] == v["ccxt_headers"][name]
+# ---- docs/auth.md §3: what gets signed, with the RFC key -----------------------------------------
+
+def test_rest_request_without_params_signs_instruction_timestamp_window(seed):
+    msg = auth.signing_string("balanceQuery", None, 1700000000000, 5000)
+    assert msg == "instruction=balanceQuery&timestamp=1700000000000&window=5000"
+    assert auth.signing_string("balanceQuery", {}, 1700000000000, 5000) == msg
+    headers = auth.rest_headers(API_KEY, seed, "balanceQuery", timestamp_ms=1700000000000, window_ms=5000)
+    assert set(headers) == {"X-API-Key", "X-Signature", "X-Timestamp", "X-Window", "Content-Type"}  # no passphrase
+    assert (headers["X-API-Key"], headers["X-Timestamp"], headers["X-Window"]) == (API_KEY, "1700000000000", "5000")
+    assert signed_by_rfc_key(msg, headers["X-Signature"])
+    assert not signed_by_rfc_key("instruction=balanceQuery&timestamp=1700000000001&window=5000", headers["X-Signature"])
 
 
-def test_docs_order_cancel_example(seed, vectors):
-    v = vectors["rest_docs_orderCancel_example"]
-    msg = auth.signing_string(v["instruction"], v["body"], v["timestamp_ms"], v["window_ms"])
-    assert msg == v["signing_string_from_docs"]
-    assert msg == v["results"]["backpack-exchange-sdk"]["signing_string"]
-    sig = auth.sign(seed, msg)
-    assert sig == v["reference_signature_b64"]
-    for lib in ("backpack-exchange-sdk", "bpx-py", "ccxt"):
-        assert v["results"][lib]["X-Signature"] == sig
-    # ccxt signs the body it sends; the same dict decoded from that body gives the same string
-    assert auth.signing_string(v["instruction"], json.loads(v["results"]["ccxt"]["body"]),
-                               v["timestamp_ms"], v["window_ms"]) == msg
+def test_get_query_keys_are_sorted(seed):
+    query = {"symbol": "SUI_USDC", "marketType": "SPOT"}  # given unsorted on purpose
+    msg = auth.signing_string("orderQueryAll", query, 1796047500000, 5000)
+    assert msg == "instruction=orderQueryAll&marketType=SPOT&symbol=SUI_USDC&timestamp=1796047500000&window=5000"
+    headers = auth.rest_headers(API_KEY, seed, "orderQueryAll", query, timestamp_ms=1796047500000)
+    assert signed_by_rfc_key(msg, headers["X-Signature"])
 
 
-def test_docs_batch_order_execute_example(seed, vectors):
-    v = vectors["rest_docs_batch_orderExecute_example"]
-    msg = auth.signing_string("orderExecute", v["body"], v["timestamp_ms"], v["window_ms"])
-    assert msg == v["signing_string_from_docs"]
-    assert msg.count("instruction=orderExecute") == 2 and msg.count("timestamp=") == 1
-    sig = auth.sign(seed, msg)
-    assert sig == v["reference_signature_b64"]
-    assert sig == v["results"]["ccxt"]["X-Signature"] == v["results"]["backpack-exchange-sdk"]["X-Signature"]
-    headers = auth.rest_headers("k", seed, "orderExecute", v["body"], timestamp_ms=v["timestamp_ms"], window_ms=5000)
-    assert headers["X-Signature"] == sig
+def test_json_body_signs_like_its_sorted_keys(seed):
+    body = {"symbol": "SUI_USDC", "orderId": "9100000000012345"}
+    msg = auth.signing_string("orderCancel", body, 1796047509000, 60000)
+    assert msg == "instruction=orderCancel&orderId=9100000000012345&symbol=SUI_USDC&timestamp=1796047509000&window=60000"
+    assert signed_by_rfc_key(msg, auth.sign(seed, msg))
 
 
-def test_get_with_query_sorts_keys(seed, vectors):
-    v = vectors["rest_orderQueryAll_with_query"]
-    assert list(v["query"]) == ["symbol", "marketType"]  # given unsorted on purpose
-    msg = auth.signing_string(v["instruction"], v["query"], v["timestamp_ms"], v["window_ms"])
-    assert msg == v["signing_string"]
-    sig = auth.sign(seed, msg)
-    assert sig == v["reference_signature_b64"]
-    for lib in ("backpack-exchange-sdk", "ccxt", "bpx-py"):
-        assert v["results"][lib]["X-Signature"] == sig
+def test_batch_body_repeats_the_instruction_per_order(seed):
+    orders = [{"symbol": "SUI_USDC", "side": "Ask", "orderType": "Limit", "price": "3.4250", "quantity": "250.0"},
+              {"symbol": "SUI_USDC", "side": "Bid", "orderType": "Market", "quantity": "120.0"}]
+    msg = auth.signing_string("orderExecute", orders, 1796047500700, 5000)
+    assert msg == ("instruction=orderExecute&orderType=Limit&price=3.4250&quantity=250.0&side=Ask&symbol=SUI_USDC"
+                   "&instruction=orderExecute&orderType=Market&quantity=120.0&side=Bid&symbol=SUI_USDC"
+                   "&timestamp=1796047500700&window=5000")
+    headers = auth.rest_headers(API_KEY, seed, "orderExecute", orders, timestamp_ms=1796047500700)
+    assert signed_by_rfc_key(msg, headers["X-Signature"])
 
 
-# ---- WS vector -----------------------------------------------------------------------------
-
-def test_ws_subscribe_signature_array_is_four_strings(golden, seed, vectors):
-    v = vectors["ws_subscribe"]
-    assert auth.signing_string("subscribe", None, v["timestamp_ms"], v["window_ms"]) == v["signing_string"]
-    arr = auth.ws_signature(golden["key"]["public_key_b64"], seed, timestamp_ms=v["timestamp_ms"], window_ms=v["window_ms"])
+def test_ws_subscribe_signature_array_is_four_strings(seed):
+    arr = auth.ws_signature(API_KEY, seed, timestamp_ms=1700000000000, window_ms=5000)
     assert all(type(item) is str for item in arr)
-    expected = v["results"]["backpack-exchange-sdk WebSocketClient"]["message"]["signature"]
-    assert arr == expected == v["results"]["ccxt.pro"]["message"]["signature"]
-    assert arr[1] == v["reference_signature_b64"]
-    assert arr == [golden["key"]["public_key_b64"], v["reference_signature_b64"], "1700000000000", "5000"]
-
-
-def test_independent_crosscheck_flags_all_true(golden):
-    assert all(golden["independent_crosscheck"]["results"].values())
+    assert arr[0] == API_KEY and arr[2:] == ["1700000000000", "5000"]
+    # the signature covers no stream names: only the subscribe instruction and the timing
+    assert signed_by_rfc_key("instruction=subscribe&timestamp=1700000000000&window=5000", arr[1])
 
 
 # ---- hand-checked edge cases -----------------------------------------------------------------
@@ -220,8 +200,8 @@ def test_private_key_not_base64_or_hex(bad):
     assert bad not in str(err.value)
 
 
-def test_public_key_must_be_32_bytes_and_named(golden):
-    bad = golden["key"]["seed_plus_pub_64byte_b64"]
+def test_public_key_must_be_32_bytes_and_named():
+    bad = auth.b64(RFC_SECRET + RFC_PUBLIC)  # a 64-byte keypair is not a public key
     with pytest.raises(BackpackAuthError) as err:
         auth.parse_public_key(bad, "auth.api_key")
     assert "auth.api_key" in str(err.value) and "64 bytes" in str(err.value)
