@@ -1,10 +1,9 @@
-"""wire/account.py and wire/session.py: the real private payloads in ../shared/backpack/payloads, the status table, balances,
+"""wire/account.py and wire/session.py: the account frames and replies in tests/fixtures, the status table, balances,
 stream names, the subscribe frame and the auth-error explanation."""
 from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -16,19 +15,11 @@ from cryptofeed.defines import (
 from cryptofeed_backpack import auth
 from cryptofeed_backpack.wire import account, session
 from cryptofeed_backpack.errors import BackpackAuthError, BackpackProtocolError
-
-PAYLOADS = Path(__file__).resolve().parents[2].parent / "shared" / "backpack" / "payloads"
+from tests.fixtures import load, raw
 
 
 def std(symbol: str) -> str:
     return symbol.replace("_", "-")
-
-
-def payload(name: str) -> bytes:
-    path = PAYLOADS / name
-    if not path.is_file():
-        pytest.skip(f"real payload {name} not found in {PAYLOADS} (the ../shared checkout is absent)")
-    return path.read_bytes()
 
 
 def parse_order(data, receipt_ts):
@@ -57,81 +48,92 @@ def _decimals(*values):
 
 # ---- orders ------------------------------------------------------------------------------------
 
-def test_docs_order_update_every_field():
-    info, fill = parse_order(payload("docs-example__ws-orderUpdate__SOL_USD.json"), 9.0)
-    assert fill is None  # orderAccepted
+def test_order_update_with_every_documented_key():
+    info, fill = parse_order(raw("ws_orderUpdate__expired_trigger_limit_every_key.json"), 9.0)
+    assert fill is None  # orderExpired: only orderFill events give a Fill, even with t, l and L present
     assert info.exchange == "BACKPACK"
-    assert info.symbol == "SOL-USD"
-    assert info.id == "1111343026172067"
-    assert info.client_order_id == "123"  # an integer on the wire, a str in cryptofeed
+    assert info.symbol == "SUI-USDC-PERP"
+    assert info.id == "9100000000012500"
+    assert info.client_order_id == "4711"  # an integer on the wire, a str in cryptofeed
     assert info.side == BUY
-    assert info.status == OPEN  # X = New
-    assert info.type == TRIGGER_LIMIT  # o = LIMIT with trigger price P = 21
-    assert info.price == Decimal("20") and info.amount == Decimal("32123")
-    assert info.remaining == Decimal("31802")  # q - z = 32123 - 321
+    assert info.status == EXPIRED  # X = Expired
+    assert info.type == TRIGGER_LIMIT  # o = LIMIT with trigger price P = 3.4150
+    assert info.price == Decimal("3.4200") and info.amount == Decimal("300.0")
+    assert info.remaining == Decimal("260.0")  # q - z = 300.0 - 40.0
     _decimals(info.price, info.amount, info.remaining)
-    assert type(info.timestamp) is float and info.timestamp == 1694687692.98  # E, µs -> s
-    assert info.raw["N"] == "USD" and info.raw["H"] == 6023471188
+    assert type(info.timestamp) is float and info.timestamp == 1796047515.0003  # E, µs -> s
+    assert info.raw["N"] == "USDC" and info.raw["H"] == 5550001234
 
 
-def test_docs_order_update_struct_keeps_all_keys():
-    msg, raw = account.decode_order_update(payload("docs-example__ws-orderUpdate__SOL_USD.json"))
-    assert msg.trigger_price == Decimal("21") and msg.trigger_by == "LastPrice"
-    assert msg.take_profit_trigger_price == Decimal("30") and msg.stop_loss_trigger_price == Decimal("10")
-    assert msg.take_profit_limit_price == Decimal("30") and msg.stop_loss_limit_price == Decimal("10")
+def test_order_update_struct_keeps_all_keys():
+    msg, raw_event = account.decode_order_update(raw("ws_orderUpdate__expired_trigger_limit_every_key.json"))
+    assert msg.trigger_price == Decimal("3.4150") and msg.trigger_by == "LastPrice"
+    assert msg.take_profit_trigger_price == Decimal("3.6000") and msg.stop_loss_trigger_price == Decimal("3.3000")
+    assert msg.take_profit_limit_price == Decimal("3.5990") and msg.stop_loss_limit_price == Decimal("3.2990")
     assert msg.take_profit_trigger_by == "MarkPrice" and msg.stop_loss_trigger_by == "IndexPrice"
-    assert msg.trigger_quantity == "10" and msg.expiry_reason == "PRICE_BAND"
-    assert msg.trade_id == 567 and msg.fill_quantity == Decimal("1.23") and msg.fill_price == Decimal("20")
-    assert msg.executed_quote_quantity == Decimal("123") and msg.quote_quantity == Decimal("32123")
-    assert msg.maker is True and msg.fee == Decimal("23") and msg.fee_symbol == "USD"
+    assert msg.trigger_quantity == "300.0" and msg.expiry_reason == "PRICE_BAND"
+    assert msg.trade_id == 4455690 and msg.fill_quantity == Decimal("40.0") and msg.fill_price == Decimal("3.4200")
+    assert msg.executed_quote_quantity == Decimal("136.8000") and msg.quote_quantity == Decimal("1026.0000")
+    assert msg.maker is True and msg.fee == Decimal("0.027360") and msg.fee_symbol == "USDC"
     assert msg.self_trade_prevention == "RejectTaker" and msg.origin == "USER"
-    assert msg.related_order_id == "1111343026156135" and msg.strategy_id == 6023471188 and msg.post_only is True
-    assert msg.engine_time_us == 1694687692989999 and msg.event_time_us == 1694687692980000
-    assert set(raw) == {"e", "E", "s", "c", "S", "o", "f", "q", "Q", "p", "P", "B", "a", "b", "j", "k", "d", "g", "Y",
-                        "X", "R", "i", "t", "l", "z", "Z", "L", "m", "n", "N", "V", "T", "O", "I", "H", "y"}
+    assert msg.related_order_id == "9100000000012498" and msg.strategy_id == 5550001234 and msg.post_only is True
+    assert msg.engine_time_us == 1796047515000111 and msg.event_time_us == 1796047515000300
+    assert set(raw_event) == {"e", "E", "s", "c", "S", "o", "f", "q", "Q", "p", "P", "B", "a", "b", "j", "k", "d", "g", "Y",
+                              "X", "R", "i", "t", "l", "z", "Z", "L", "m", "n", "N", "V", "T", "O", "I", "H", "y"}
 
 
-def test_ccxt_order_accepted_market_order_in_envelope():
-    frame = payload("ccxt-comment__ws-orderAccepted__ETH_USDC.json")
-    assert json.loads(frame)["stream"] == "account.orderUpdate.ETH_USDC"
+def test_market_order_accepted_in_envelope():
+    frame = raw("ws_orderUpdate__accepted_market_no_price.json")
+    assert json.loads(frame)["stream"] == "account.orderUpdate.SUI_USDC"
     info, fill = parse_order(frame, 9.0)
     assert fill is None
-    assert info.symbol == "ETH-USDC" and info.id == "5406825793" and info.client_order_id is None
+    assert info.symbol == "SUI-USDC" and info.id == "9100000000012399" and info.client_order_id is None
     assert info.side == BUY and info.status == OPEN and info.type == MARKET
     assert info.price == Decimal(0)  # market orders carry no p
-    assert info.amount == Decimal("0.0010") and info.remaining == Decimal("0.0010")
+    assert info.amount == Decimal("120.0") and info.remaining == Decimal("120.0")
     _decimals(info.price, info.amount, info.remaining)
-    assert info.timestamp == 1754939110.175843  # E given as a string by ccxt
+    assert info.timestamp == 1796047501.23395
     assert info.raw["t"] is None and info.raw["r"] is False
 
 
-def test_ccxt_order_fill_gives_order_info_and_fill():
-    info, fill = parse_order(payload("ccxt-comment__ws-orderFill-data__ETH_USDC.json"), 9.0)
-    assert info.status == FILLED and info.remaining == Decimal("0.0000")
-    assert info.timestamp == 1754939110.175879
+def test_order_fill_gives_order_info_and_fill():
+    info, fill = parse_order(load("ws_orderUpdate__fill_market.json")["data"], 9.0)
+    assert info.status == FILLED and info.remaining == Decimal("0.0")
+    assert info.timestamp == 1796047501.234123
     assert fill is not None
-    assert fill.exchange == "BACKPACK" and fill.symbol == "ETH-USDC"
+    assert fill.exchange == "BACKPACK" and fill.symbol == "SUI-USDC"
     assert fill.side == BUY
-    assert fill.amount == Decimal("0.0010") and fill.price == Decimal("4299.16")
-    assert fill.fee == Decimal("0.000001")
+    assert fill.amount == Decimal("120.0") and fill.price == Decimal("3.4250")
+    assert fill.fee == Decimal("0.120")
     _decimals(fill.amount, fill.price, fill.fee)
-    assert fill.raw["N"] == "ETH"  # fee currency lives in raw
-    assert fill.id == "2888471" and fill.order_id == "5406825793"
+    assert fill.raw["N"] == "SUI"  # fee currency lives in raw
+    assert fill.id == "310246" and fill.order_id == "9100000000012399"
     assert fill.liquidity == TAKER and fill.type == MARKET
-    assert fill.timestamp == 1754939110.174705  # T, the engine time of the match
+    assert fill.timestamp == 1796047501.234001  # T, the engine time of the match
 
 
-def test_order_update_accepts_dict_envelope_struct_and_numbers():
-    data = json.loads(payload("ccxt-comment__ws-orderFill-data__ETH_USDC.json"))
-    numeric = dict(data, E=int(data["E"]), T=int(data["T"]), m=True, S="Ask")
-    info, fill = parse_order({"stream": "account.orderUpdate", "data": numeric}, 9.0)
-    assert info.timestamp == 1754939110.175879 and info.side == SELL
-    assert fill.liquidity == MAKER and fill.side == SELL
-    struct, _ = account.decode_order_update(msgspec.json.encode(numeric))
+def test_order_update_accepts_dict_envelope_struct_and_string_integers():
+    data = load("ws_orderUpdate__fill_market.json")["data"]
+    # ccxt's recordings carry E and T as strings; the wire sends numbers: both decode
+    stringly = dict(data, E=str(data["E"]), T=str(data["T"]), m=True, S="Ask")
+    info, fill = parse_order({"stream": "account.orderUpdate", "data": stringly}, 9.0)
+    assert info.timestamp == 1796047501.234123 and info.side == SELL
+    assert fill.liquidity == MAKER and fill.side == SELL and fill.timestamp == 1796047501.234001
+    struct, _ = account.decode_order_update(msgspec.json.encode(stringly))
     info2, fill2 = parse_order(struct, 9.0)
     assert info2.id == info.id and fill2.price == fill.price
-    info3, _ = parse_order(msgspec.Raw(msgspec.json.encode(numeric)), 9.0)
-    assert info3.amount == Decimal("0.0010")
+    info3, _ = parse_order(msgspec.Raw(msgspec.json.encode(stringly)), 9.0)
+    assert info3.amount == Decimal("120.0")
+
+
+def test_limit_order_lifecycle_from_the_fixtures():
+    states = [parse_order(raw(f"ws_orderUpdate__{case}.json"), 9.0) for case in ("accepted_limit", "partial_fill_limit", "cancelled")]
+    assert [info.status for info, _ in states] == [OPEN, PARTIAL, CANCELLED]
+    assert [info.remaining for info, _ in states] == [Decimal("250.0"), Decimal("150.0"), Decimal("150.0")]
+    assert [fill is None for _, fill in states] == [True, False, True]
+    fill = states[1][1]
+    assert (fill.id, fill.liquidity, fill.amount, fill.fee, fill.raw["N"]) == ("310245", MAKER, Decimal("100.0"),
+                                                                             Decimal("0.034250"), "USDC")
 
 
 def test_partial_fill_then_cancel_sequence():
@@ -199,36 +201,38 @@ def test_order_type_table(wire, trigger, kind):
 
 # ---- positions --------------------------------------------------------------------------------
 
-def test_ccxt_position_opened():
-    pos = parse_position(payload("ccxt-comment__ws-positionOpened__ETH_USDC_PERP.json"), 9.0)
-    assert pos.exchange == "BACKPACK" and pos.symbol == "ETH-USDC-PERP"
-    assert pos.position == Decimal("0.0010") and pos.side == LONG
-    assert pos.entry_price == Decimal("4236.36") and pos.unrealised_pnl == Decimal("-0.000473")
+def test_position_opened():
+    pos = parse_position(raw("ws_positionUpdate__opened.json"), 9.0)
+    assert pos.exchange == "BACKPACK" and pos.symbol == "SUI-USDC-PERP"
+    assert pos.position == Decimal("500.0") and pos.side == LONG
+    assert pos.entry_price == Decimal("3.4150") and pos.unrealised_pnl == Decimal("1.900000")
     _decimals(pos.position, pos.entry_price, pos.unrealised_pnl)
-    assert type(pos.timestamp) is float and pos.timestamp == 1754943862.040486
-    assert pos.raw["i"] == 5411399049 and pos.raw["M"] == "4235.88650933"
+    assert type(pos.timestamp) is float and pos.timestamp == 1796047520.000456
+    assert pos.raw["i"] == 7712345678 and pos.raw["M"] == "3.4188"
 
 
-def test_docs_position_update_with_numeric_decimals():
-    pos = parse_position(payload("docs-example__ws-positionUpdate__SOL_USDC_PERP.json"), 9.0)
-    assert pos.symbol == "SOL-USDC-PERP"
-    assert pos.position == Decimal("5") and pos.entry_price == Decimal("122") and pos.unrealised_pnl == Decimal("0")
+def test_position_update_with_numeric_decimals():
+    pos = parse_position(raw("ws_positionUpdate__numeric_decimals.json"), 9.0)
+    assert pos.symbol == "SUI-USDC-PERP"
+    assert pos.position == Decimal("750") and pos.entry_price == Decimal("3.4155") and pos.unrealised_pnl == Decimal("2.625")
     _decimals(pos.position, pos.entry_price, pos.unrealised_pnl)
-    assert pos.side == LONG and pos.timestamp == 1694687692.98
-    msg, _ = account.decode_position_updates(payload("docs-example__ws-positionUpdate__SOL_USDC_PERP.json"))[0]
-    assert msg.imf == Decimal("0.5") and msg.position_id == "1111343026172067" and msg.realised_pnl == Decimal("-1")
+    assert pos.side == LONG and pos.timestamp == 1796047530.000789
+    msg, _ = account.decode_position_updates(raw("ws_positionUpdate__numeric_decimals.json"))[0]
+    # JSON numbers become the Decimal of their text, not of the binary float
+    assert msg.imf == Decimal("0.02") and msg.mark_price == Decimal("3.419") and msg.net_exposure_notional == Decimal("2564.25")
+    assert msg.position_id == "7712345678" and msg.realised_pnl == Decimal("0.42") and msg.liquidation_price is None
 
 
 def test_initial_positions_message_without_event_type():
-    data = json.loads(payload("ccxt-comment__ws-positionOpened__ETH_USDC_PERP.json"))["data"]
-    snapshot = {k: v for k, v in data.items() if k != "e"}
-    short = dict(snapshot, s="SOL_USDC_PERP", q="-3", Q="3", B="150")
-    positions = parse_positions({"stream": "account.positionUpdate", "data": [snapshot, short]}, 9.0)
-    assert [p.symbol for p in positions] == ["ETH-USDC-PERP", "SOL-USDC-PERP"]
+    short = load("ws_positionUpdate__snapshot.json")["data"]
+    assert "e" not in short
+    long = {k: v for k, v in load("ws_positionUpdate__opened.json")["data"].items() if k != "e"}
+    positions = parse_positions({"stream": "account.positionUpdate", "data": [long, short]}, 9.0)
+    assert [p.symbol for p in positions] == ["SUI-USDC-PERP", "AAPL.US-USDC-PERP"]
     assert [p.side for p in positions] == [LONG, SHORT]
-    assert positions[1].position == Decimal("-3")
-    single = parse_positions(msgspec.json.encode(snapshot), 9.0)
-    assert len(single) == 1 and single[0].raw.get("e") is None
+    assert positions[1].position == Decimal("-2.000") and positions[1].entry_price == Decimal("230.10")
+    single = parse_positions(raw("ws_positionUpdate__snapshot.json"), 9.0)
+    assert len(single) == 1 and single[0].raw.get("e") is None and single[0].timestamp == 1796047500.0001
 
 
 def test_closed_position_is_flat():
@@ -250,6 +254,16 @@ def test_parse_balances_capital_shape():
     assert usdc.raw == {"available": "120", "locked": "5.5", "staked": "0"}
     assert parse_balances(json.dumps(reply).encode())[1].balance == Decimal("125.5")
     assert parse_balances({}) == []
+
+
+def test_parse_balances_of_our_capital_reply():
+    by_asset = {b.currency: b for b in parse_balances(raw("rest_capital__balances.json"))}
+    assert set(by_asset) == {"SUI", "USDC", "kPEPE"}  # the asset's case is kept
+    sui, usdc, kpepe = by_asset["SUI"], by_asset["USDC"], by_asset["kPEPE"]
+    assert (kpepe.balance, kpepe.reserved) == (Decimal("250000"), Decimal("250000"))  # all staked
+    assert (sui.balance, sui.reserved) == (Decimal("1030.1"), Decimal("150.0"))
+    assert (usdc.balance, usdc.reserved) == (Decimal("12845.25"), Decimal("345.0"))
+    _decimals(sui.balance, sui.reserved, usdc.balance, kpepe.reserved)
 
 
 def test_parse_balances_rejects_other_shapes():
