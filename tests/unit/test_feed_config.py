@@ -9,14 +9,14 @@ from cryptofeed_backpack import BackpackConfig, BackpackFeed
 from cryptofeed_backpack.errors import BackpackAuthError, BackpackConfigError
 from cryptofeed_backpack.registry import native_enabled, register
 from cryptofeed_backpack.symbols import seed_symbols
-from tests import payloads
+from tests import fixtures
 
 OFFLINE = {"rest_url": "https://127.0.0.1:9", "ws_url": "wss://127.0.0.1:9"}
 
 
 @pytest.fixture
 def seeded(clean_symbols):
-    seed_symbols(payloads.real_markets())
+    seed_symbols(fixtures.markets())
 
 
 def test_import_registers_backpack_in_place():
@@ -41,8 +41,8 @@ def test_feature_flag_rejects_garbage():
 def test_config_accepts_model_dict_and_cryptofeed_config(seeded):
     for config in (BackpackConfig(depth_window="600ms", **OFFLINE), {"depth_window": "600ms", **OFFLINE},
                    Config(config={"backpack": {"depth_window": "600ms", **OFFLINE}})):
-        feed = BackpackFeed(config=config, symbols=["ETH-USDC"], channels=[L2_BOOK])
-        assert feed.public_streams() == ["depth.600ms.ETH_USDC"]
+        feed = BackpackFeed(config=config, symbols=["SUI-USDC"], channels=[L2_BOOK])
+        assert feed.public_streams() == ["depth.600ms.SUI_USDC"]
         assert feed.backpack_config.rest_url == "https://127.0.0.1:9"
 
 
@@ -51,28 +51,28 @@ def test_config_yaml_section_through_feedhandler(seeded, tmp_path):
     path.write_text("log:\n  disabled: true\nbackpack:\n  depth_window: 200ms\n  rest_url: https://127.0.0.1:9\n"
                     "  ws_url: wss://127.0.0.1:9\n")
     fh = FeedHandler(config=str(path))
-    fh.add_feed("BACKPACK", symbols=["ETH-USDC-PERP"], channels=[L2_BOOK, TRADES])
-    assert sorted(fh.feeds[0].public_streams()) == ["depth.200ms.ETH_USDC_PERP", "trade.ETH_USDC_PERP"]
+    fh.add_feed("BACKPACK", symbols=["SUI-USDC-PERP"], channels=[L2_BOOK, TRADES])
+    assert sorted(fh.feeds[0].public_streams()) == ["depth.200ms.SUI_USDC_PERP", "trade.SUI_USDC_PERP"]
 
 
 def test_invalid_option_names_the_field_and_the_allowed_values(seeded):
     with pytest.raises(BackpackConfigError) as err:
-        BackpackFeed(config={"depth_window": "100ms"}, symbols=["ETH-USDC"], channels=[L2_BOOK])
+        BackpackFeed(config={"depth_window": "100ms"}, symbols=["SUI-USDC"], channels=[L2_BOOK])
     assert "depth_window" in str(err.value) and "200ms" in str(err.value)
 
 
 def test_unknown_keyword_is_reported_not_swallowed(seeded):
     with pytest.raises(BackpackConfigError, match="depth_interval"):
-        BackpackFeed(config=OFFLINE, symbols=["ETH-USDC"], channels=[L2_BOOK], depth_interval="100ms")
+        BackpackFeed(config=OFFLINE, symbols=["SUI-USDC"], channels=[L2_BOOK], depth_interval="100ms")
 
 
 def test_private_channel_without_credentials_fails_at_construction(seeded, monkeypatch):
     monkeypatch.delenv("BACKPACK_API_KEY", raising=False)
     monkeypatch.delenv("BACKPACK_PRIVATE_KEY", raising=False)
     with pytest.raises(BackpackAuthError, match="need credentials"):
-        BackpackFeed(config=OFFLINE, symbols=["ETH-USDC"], channels=[ORDER_INFO])
+        BackpackFeed(config=OFFLINE, symbols=["SUI-USDC"], channels=[ORDER_INFO])
 
 
 def test_candle_interval_must_be_a_backpack_interval(seeded):
     with pytest.raises(ValueError, match="Candle interval"):
-        BackpackFeed(config=OFFLINE, symbols=["ETH-USDC"], channels=[TRADES], candle_interval="7m")
+        BackpackFeed(config=OFFLINE, symbols=["SUI-USDC"], channels=[TRADES], candle_interval="7m")
