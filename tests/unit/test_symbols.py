@@ -6,27 +6,28 @@ from cryptofeed.symbols import Symbols, str_to_symbol
 
 from cryptofeed_backpack import symbols as svc
 from cryptofeed_backpack.config import BackpackConfig
-from tests import payloads
+from tests import fixtures
 
 
 def test_real_markets_become_cryptofeed_symbols():
-    mapping, info = svc.parse_markets(payloads.real_markets())
-    assert mapping["ETH-USDC"] == "ETH_USDC"
-    assert mapping["ETH-USDC-PERP"] == "ETH_USDC_PERP"
-    assert mapping["ADA-USDC-PERP"] == "ADA_USDC_PERP"
-    assert mapping["SOL-USDC-PERP"] == "SOL_USDC_PERP"
-    assert mapping["SPCX.US-USDC"] == "SPCX.US_USDC"
-    assert info["instrument_type"]["ETH-USDC"] == SPOT and info["instrument_type"]["ETH-USDC-PERP"] == PERPETUAL
-    assert info["tick_size"]["ETH-USDC-PERP"] == D("0.01") and type(info["tick_size"]["ETH-USDC-PERP"]) is D
-    assert info["step_size"]["ADA-USDC-PERP"] == D("1")
-    # ccxt's recorder stringified fundingInterval; the wire sends an integer: both decode
-    assert info["funding_interval_ms"]["SOL-USDC-PERP"] == 3600000
+    mapping, info = svc.parse_markets(fixtures.markets())
+    assert mapping["SUI-USDC"] == "SUI_USDC"
+    assert mapping["SUI-USDC-PERP"] == "SUI_USDC_PERP"
+    assert mapping["kPEPE-USDC-PERP"] == "kPEPE_USDC_PERP"
+    assert mapping["AAPL.US-USDC-PERP"] == "AAPL.US_USDC_PERP"
+    assert mapping["NVDA.US-USDC"] == "NVDA.US_USDC"
+    assert "FTT-USDC" not in mapping and "RAY-USDC" in mapping  # Closed is left out, CancelOnly kept
+    assert info["instrument_type"]["SUI-USDC"] == SPOT and info["instrument_type"]["SUI-USDC-PERP"] == PERPETUAL
+    assert info["tick_size"]["AAPL.US-USDC-PERP"] == D("0.01") and type(info["tick_size"]["AAPL.US-USDC-PERP"]) is D
+    assert info["step_size"]["kPEPE-USDC-PERP"] == D("1")
+    # the wire sends fundingInterval as an integer (ccxt's recorder stringified it: tests/conformance)
+    assert info["funding_interval_ms"]["SUI-USDC-PERP"] == 3600000
 
 
 def test_case_and_dots_round_trip():
-    spot, perp = payloads.real_markets()[:2]
-    mapping, _ = svc.parse_markets([payloads.market_like(perp, "kPEPE_USDC_PERP", "kPEPE"),
-                                    payloads.market_like(perp, "AAPL.US_USDC_PERP", "AAPL.US")])
+    spot, perp = fixtures.markets()[:2]
+    mapping, _ = svc.parse_markets([fixtures.market_like(perp, "kPEPE_USDC_PERP", "kPEPE"),
+                                    fixtures.market_like(perp, "AAPL.US_USDC_PERP", "AAPL.US")])
     assert mapping == {"kPEPE-USDC-PERP": "kPEPE_USDC_PERP", "AAPL.US-USDC-PERP": "AAPL.US_USDC_PERP"}
     sym = str_to_symbol("AAPL.US-USDC-PERP")
     assert (sym.base, sym.quote, sym.type) == ("AAPL.US", "USDC", PERPETUAL)
@@ -35,17 +36,17 @@ def test_case_and_dots_round_trip():
 
 @pytest.mark.parametrize("market_type", ["IPERP", "DATED", "PREDICTION", "RFQ", "MONAD", "SOMETHING_NEW"])
 def test_other_market_types_never_crash_and_are_listed(market_type):
-    spot = payloads.real_markets()[0]
-    other = payloads.market_like(spot, f"X_USDC_{market_type}", "X", marketType=market_type)
+    spot = fixtures.markets()[0]
+    other = fixtures.market_like(spot, f"X_USDC_{market_type}", "X", marketType=market_type)
     mapping, info = svc.parse_markets([spot, other])
-    assert list(mapping) == ["ETH-USDC"]
+    assert list(mapping) == ["SUI-USDC"]
     assert info["unsupported"] == {f"X_USDC_{market_type}": market_type}
 
 
 def test_closed_markets_are_left_out_unless_asked_for():
-    spot = payloads.real_markets()[0]
-    closed = payloads.market_like(spot, "OLD_USDC", "OLD", orderBookState="Closed")
-    cancel_only = payloads.market_like(spot, "CO_USDC", "CO", orderBookState="CancelOnly")
+    spot = fixtures.markets()[0]
+    closed = fixtures.market_like(spot, "OLD_USDC", "OLD", orderBookState="Closed")
+    cancel_only = fixtures.market_like(spot, "CO_USDC", "CO", orderBookState="CancelOnly")
     mapping, _ = svc.parse_markets([closed, cancel_only])
     assert mapping == {"CO-USDC": "CO_USDC"}
     mapping, info = svc.parse_markets([closed], include_closed=True)
@@ -53,15 +54,15 @@ def test_closed_markets_are_left_out_unless_asked_for():
 
 
 def test_seeded_symbols_are_used_without_any_network_call(clean_symbols):
-    svc.seed_symbols(payloads.real_markets())
+    svc.seed_symbols(fixtures.markets())
     # an unreachable exchange: any network call would raise
     config = BackpackConfig(rest_url="https://127.0.0.1:9", symbol_ttl_s=0.001)
-    assert svc.load_symbols_blocking(config)["ETH-USDC"] == "ETH_USDC"
+    assert svc.load_symbols_blocking(config)["SUI-USDC"] == "SUI_USDC"
     assert svc.cache_fresh(config.symbol_ttl_s)
 
 
 def test_loaded_symbols_expire_after_the_ttl(clean_symbols, monkeypatch):
-    svc.seed_symbols(payloads.real_markets())
+    svc.seed_symbols(fixtures.markets())
     svc._loaded_at["BACKPACK"] = 100.0
     monkeypatch.setattr(svc.time, "monotonic", lambda: 100.0 + 299.0)
     assert svc.cache_fresh(300)
