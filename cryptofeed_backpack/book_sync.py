@@ -23,6 +23,12 @@ ASK = "ask"
 Sides = tuple[object, MutableMapping, MutableMapping]
 
 
+#: a delta may advance the book by at most this many ids; more is not an update but a corrupt frame
+MAX_ID_JUMP = 10_000_000
+#: this many stale deltas in a row mean the book's id ran ahead of the stream: resync
+MAX_STALE_RUN = 50
+
+
 class Outcome(Enum):
     BUFFERED = "buffered"  # waiting for a snapshot; the caller should make sure one is on its way
     APPLIED = "applied"  # the delta continued the sequence and is in the book
@@ -30,6 +36,7 @@ class Outcome(Enum):
     GAP = "gap"  # the sequence broke: the book was dropped, re-snapshot and re-buffer
     SYNCED = "synced"  # a snapshot bridged the buffer: emit the whole book
     SNAPSHOT_TOO_OLD = "snapshot_too_old"  # the buffer starts after L+1: fetch a newer snapshot
+    REJECTED = "rejected"  # an implausible delta (ids far ahead): dropped, the book resyncs without it
 
 
 def apply_levels(side: MutableMapping, levels: Sequence[Level]) -> None:
@@ -40,14 +47,22 @@ def apply_levels(side: MutableMapping, levels: Sequence[Level]) -> None:
             del side[price]
 
 
+def is_crossed(bids: MutableMapping, asks: MutableMapping) -> bool:
+    """Best bid at or above best ask: a book no exchange can have (plain dicts; the feed passes a
+    faster check for its sorted books)."""
+    return bool(bids) and bool(asks) and max(bids) >= min(asks)
+
+
 class BookSync:
     """One symbol's book. ``factory()`` returns ``(container, bids, asks)``: the object to hand to
     callbacks and its two price->quantity mappings (cryptofeed's OrderBook in the feed, dicts in tests).
     """
 
-    __slots__ = ("symbol", "_factory", "_buffer", "max_buffer", "container", "bids", "asks", "last_id", "gaps")
+    __slots__ = ("symbol", "_factory", "_buffer", "max_buffer", "container", "bids", "asks", "last_id", "gaps",
+                 "_crossed", "_stale_run")
 
-    def __init__(self, symbol: str, factory: Callable[[], Sides], max_buffer: int = 20_000):
+    def __init__(self, symbol: str, factory: Callable[[], Sides], max_buffer: int = 20_000,
+                 crossed: Optional[Callable[[MutableMapping, MutableMapping], bool]] = None):
         self.symbol = symbol
         self._factory = factory
         self._buffer: deque[DepthMsg] = deque(maxlen=max_buffer)
@@ -57,6 +72,8 @@ class BookSync:
         self.asks: Optional[MutableMapping] = None
         self.last_id: Optional[int] = None
         self.gaps = 0
+        self._crossed = crossed or is_crossed
+        self._stale_run = 0
 
     @property
     def synced(self) -> bool:
@@ -71,24 +88,41 @@ class BookSync:
         self._buffer.clear()
         self.container = self.bids = self.asks = None
         self.last_id = None
+        self._stale_run = 0
 
     def on_delta(self, msg: DepthMsg) -> Outcome:
         last = self.last_id
+        if msg.last_id - msg.first_id > MAX_ID_JUMP or (last is not None and msg.last_id - last > MAX_ID_JUMP):
+            # a `u` far ahead would make every later delta look stale and freeze the book
+            self.gaps += 1
+            self.reset()
+            return Outcome.REJECTED
         if last is None:
             self._buffer.append(msg)
             return Outcome.BUFFERED
         if msg.last_id <= last:
-            return Outcome.STALE
+            self._stale_run += 1
+            if self._stale_run < MAX_STALE_RUN:
+                return Outcome.STALE
+            return self._gap(msg)
+        self._stale_run = 0
         if msg.first_id > last + 1:
-            self.gaps += 1
-            self.reset()
-            self._buffer.append(msg)
-            return Outcome.GAP
+            return self._gap(msg)
         # U == last+1, or a straddling delta (U <= last < u): absolute levels make re-applying safe.
         apply_levels(self.bids, msg.bids)
         apply_levels(self.asks, msg.asks)
         self.last_id = msg.last_id
+        if (msg.bids or msg.asks) and self._crossed(self.bids, self.asks):
+            return self._gap(None)
         return Outcome.APPLIED
+
+    def _gap(self, msg: Optional[DepthMsg]) -> Outcome:
+        """The sequence broke (or the book crossed): drop the book, keep ``msg`` for the next snapshot."""
+        self.gaps += 1
+        self.reset()
+        if msg is not None:
+            self._buffer.append(msg)
+        return Outcome.GAP
 
     def on_snapshot(self, snap: DepthSnapshot) -> Outcome:
         """Seed from REST; apply the buffered deltas that follow it."""
@@ -104,8 +138,8 @@ class BookSync:
         self.last_id = top
         self._buffer.clear()
         for msg in pending:
-            if self.on_delta(msg) is Outcome.GAP:
-                # on_delta already reset us and buffered msg; drop the rest, the caller re-snapshots.
+            if self.on_delta(msg) in (Outcome.GAP, Outcome.REJECTED):
+                # on_delta already reset us (and kept msg if it is usable); the caller re-snapshots.
                 self._buffer.extend(m for m in pending if m.first_id > msg.first_id)
                 return Outcome.GAP
         return Outcome.SYNCED

@@ -135,6 +135,30 @@ class RestPolicy(_Frozen):
     breaker_cooldown_s: float = Field(30.0, gt=0)
 
 
+class ConnectionPolicy(_Frozen):
+    """How the WebSocket notices a dead peer and how it reconnects (docs/operations.md).
+
+    A peer is declared dead when a protocol ping gets no pong within ``ping_timeout_s``, so a dead
+    or half-open socket is noticed within ``ping_interval_s + ping_timeout_s`` (20 s by default);
+    the exchange itself pings every 60 s and drops a client after about 120 s.
+    """
+
+    ping_interval_s: float = Field(10.0, gt=0)
+    ping_timeout_s: float = Field(10.0, gt=0)
+    max_frame_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, description="a larger frame closes the socket (1009)")
+    reconnect_base_s: float = Field(0.25, gt=0)
+    reconnect_cap_s: float = Field(4.0, gt=0, description="the longest wait between two reconnect attempts")
+
+
+class TradeBackfill(_Frozen):
+    """Filling holes in the trade stream from REST (docs/operations.md, "Lossless trades")."""
+
+    enabled: bool = True
+    max_pages: int = Field(20, ge=1, le=1000, description="history pages of 1000 trades one hole may read")
+    timeout_s: float = Field(60.0, gt=0, description="how long a hole may wait for REST before it is reported lost")
+    max_buffered: int = Field(200_000, ge=1000, description="live trades held while a hole is filled")
+
+
 class BackpackConfig(_Frozen):
     rest_url: str = REST_URL
     ws_url: str = WS_URL
@@ -143,7 +167,11 @@ class BackpackConfig(_Frozen):
     snapshot_limit: Literal[SNAPSHOT_LIMITS] = 1000
     symbol_ttl_s: float = Field(300.0, ge=0)
     include_closed_markets: bool = False
-    stream_silence_s: float = Field(30.0, gt=0, description="a subscribed stream silent this long is reported unhealthy")
+    stream_silence_s: float = Field(30.0, gt=0, description="a subscribed stream silent this long is reported and resubscribed")
+    startup_timeout_s: float = Field(30.0, gt=0, description="how long loading the markets at start may take in all")
+
+    connection: "ConnectionPolicy" = Field(default_factory=lambda: ConnectionPolicy())
+    trade_backfill: "TradeBackfill" = Field(default_factory=lambda: TradeBackfill())
 
     auth: Optional[BackpackAuth] = None
     enable_private_channels: bool = False
@@ -245,7 +273,7 @@ def _from_mapping(section: Mapping[str, Any]) -> dict[str, Any]:
     key_id, key_secret = section.get("key_id"), section.get("key_secret")
     if key_id and key_secret and "auth" not in data:
         data["auth"] = {"api_key": key_id, "private_key": key_secret}
-    for nested in ("proxies", "rest"):
+    for nested in ("proxies", "rest", "connection", "trade_backfill"):
         if isinstance(data.get(nested), Mapping):
             data[nested] = dict(data[nested])
     return data
@@ -274,13 +302,20 @@ def _config_error(exc: ValidationError, model: type = None) -> BackpackConfigErr
         field = f"proxies.{field}"
     elif model is RestPolicy:
         field = f"rest.{field}"
+    elif model is ConnectionPolicy:
+        field = f"connection.{field}"
+    elif model is TradeBackfill:
+        field = f"trade_backfill.{field}"
     ctx = err.get("ctx") or {}
     cause = ctx.get("error")
     if isinstance(cause, (BackpackAuthError, BackpackConfigError)):
         raise cause
     secret = any(part in field for part in _SECRET_FIELDS)
     if err["type"] == "extra_forbidden":
-        owner = model or BackpackConfig
+        nested = {"auth": BackpackAuth, "proxies": BackpackProxies, "rest": RestPolicy,
+                  "connection": ConnectionPolicy, "trade_backfill": TradeBackfill}
+        loc = err["loc"]
+        owner = nested.get(str(loc[0])) if len(loc) > 1 and model is BackpackConfig else (model or BackpackConfig)
         allowed = ", ".join(sorted(owner.model_fields))
         return BackpackConfigError.for_field(field, "is not an option", f"known options here: {allowed}")
     if err["type"] == "literal_error":

@@ -71,7 +71,7 @@ class BookChannel:
             def factory(symbol=symbol):
                 ob = OrderBook(feed_id, symbol)
                 return ob, ob.book.bids, ob.book.asks
-            book = self.books[exchange_symbol] = BookSync(symbol, factory)
+            book = self.books[exchange_symbol] = BookSync(symbol, factory, crossed=_crossed)
         return book
 
     async def on_depth(self, msg: DepthMsg, symbol: str, timestamp: float) -> None:
@@ -82,11 +82,16 @@ class BookChannel:
                 await self._emit_delta(book, msg, timestamp)
                 return
         metrics = self.feed.metrics
-        if outcome is Outcome.GAP:
+        if outcome is Outcome.REJECTED:
+            metrics.inc("book_rejected_deltas")
+            LOG.warning("%s: %s depth delta U=%d u=%d jumps implausibly far: dropped, resyncing from REST",
+                        self.feed.id, symbol, msg.first_id, msg.last_id)
+        if outcome in (Outcome.GAP, Outcome.REJECTED):
             metrics.inc("book_gaps")
-            LOG.warning("%s: %s depth gap (next U=%d): book dropped, resyncing from REST", self.feed.id, symbol, msg.first_id)
+            LOG.warning("%s: %s depth gap or crossed book (at U=%d): book dropped, resyncing from REST",
+                        self.feed.id, symbol, msg.first_id)
             self._emitted_top.pop(symbol, None)
-        if outcome in (Outcome.BUFFERED, Outcome.GAP) and msg.symbol not in self._snapshot_tasks:
+        if outcome in (Outcome.BUFFERED, Outcome.GAP, Outcome.REJECTED) and msg.symbol not in self._snapshot_tasks:
             self._snapshot_tasks[msg.symbol] = asyncio.create_task(self._resync(msg.symbol, symbol))
         elif outcome is Outcome.STALE:
             metrics.inc("book_stale_deltas")
@@ -158,6 +163,11 @@ class BookChannel:
     async def shutdown(self) -> None:
         for task in self._snapshot_tasks.values():
             task.cancel()
+
+
+def _crossed(bids, asks) -> bool:
+    # order-book's sorted sides: index(0) is the best level, read without a scan
+    return bool(bids) and bool(asks) and bids.index(0)[0] >= asks.index(0)[0]
 
 
 def _diff(before: dict, after: dict) -> list:

@@ -24,7 +24,7 @@ from ..constants import (CANDLE_INTERVALS, EXCHANGE_ID, REST_URL, STREAMS, WS_IN
 from ..errors import BackpackAuthError, BackpackConfigError, BackpackStreamError
 from ..metrics import Metrics
 from ..transport.proxy import websocket_proxy_route, ws_proxy_argument
-from ..transport.ws import BackpackWSConn
+from ..transport.ws import BackpackWSConn, ReconnectingHandler
 from ..wire.market import STREAM_DECODERS
 from ..wire.session import ENVELOPE, subscribe_frame
 from .account import AccountChannels
@@ -32,6 +32,7 @@ from .book import BookChannel, BookStatus
 from .config_split import requested_channels, split_config
 from .market import MarketChannels
 from .rest import BackpackRestMixin
+from .stream_guard import StreamGuard
 from .trades import TradeChannel
 
 LOG = logging.getLogger("feedhandler")
@@ -44,6 +45,8 @@ _FEED_KWARGS = {
     "log_message_on_error", "delay_start", "http_proxy", "sandbox", "subaccount",
 }
 _PRIVATE_CHANNELS = frozenset({c for s in STREAMS if s.private for c in s.channels} | {BALANCES})
+# channels whose streams may be silent for minutes: a feed of only these needs no silence watchdog
+_QUIET_CHANNELS = frozenset({c for s in STREAMS if s.quiet for c in s.channels} | {BALANCES})
 
 
 class BackpackFeed(Feed, BackpackRestMixin):
@@ -84,8 +87,9 @@ class BackpackFeed(Feed, BackpackRestMixin):
         bp = self.backpack_config
         wanted_std = requested_channels(kwargs)
         private = sorted(c for c in wanted_std if c in _PRIVATE_CHANNELS)
-        if wanted_std and kwargs.get("timeout") is None and len(private) == len(wanted_std):
-            # Private streams can stay silent for minutes; cryptofeed's 120 s watchdog would keep reconnecting.
+        if wanted_std and kwargs.get("timeout") is None and all(c in _QUIET_CHANNELS for c in wanted_std):
+            # Quiet and private streams can stay silent for minutes; cryptofeed's 120 s silence watchdog
+            # would keep reconnecting them. Protocol pings (BackpackConfig.connection) watch the socket.
             kwargs["timeout"] = -1
         if private and bp.auth is None:
             raise BackpackAuthError(
@@ -106,6 +110,7 @@ class BackpackFeed(Feed, BackpackRestMixin):
         self._logged_once: set[str] = set()
 
         self.book_channel = BookChannel(self)
+        self.stream_guard = StreamGuard(self)
         self.trade_channel = TradeChannel(self)
         self.market_channels = MarketChannels(self, self.wanted_channels)
         self.account_channels = AccountChannels(self, self.wanted_channels)
@@ -120,7 +125,15 @@ class BackpackFeed(Feed, BackpackRestMixin):
         }.items()}
 
     def _ws_options(self) -> dict:
-        options: dict[str, Any] = {"proxy": ws_proxy_argument(self.backpack_config)}
+        policy = self.backpack_config.connection
+        options: dict[str, Any] = {
+            "proxy": ws_proxy_argument(self.backpack_config),
+            # a dead or half-open peer is noticed within ping_interval + ping_timeout
+            "ping_interval": policy.ping_interval_s,
+            "ping_timeout": policy.ping_timeout_s,
+            # a larger frame is refused by the socket (close 1009) instead of being buffered whole
+            "max_size": policy.max_frame_bytes,
+        }
         ssl_context = self.backpack_config.ssl_context()
         if ssl_context is not None:
             options["ssl"] = ssl_context
@@ -158,13 +171,20 @@ class BackpackFeed(Feed, BackpackRestMixin):
             await conn.write(subscribe_frame(public))
         await self.market_channels.subscribe_liquidations(conn)
         await self.account_channels.subscribe(conn)
+        self.stream_guard.on_subscribed()
 
-    def open_connections(self) -> list[AsyncConnection]:
-        return [h.conn for h in self.connection_handlers if h.conn.is_open]
+    def open_websockets(self) -> list[WSAsyncConn]:
+        return [h.conn for h in self.connection_handlers if isinstance(h.conn, WSAsyncConn) and h.conn.is_open]
 
     # ---- frame routing --------------------------------------------------------------------------
 
     async def message_handler(self, msg, conn: AsyncConnection, timestamp: float) -> None:
+        try:
+            await self._route(msg, timestamp)
+        except Exception as exc:  # nothing a frame (or a callback) does may cost the connection
+            self.drop("handler_error", type(exc).__name__, msg, exc)
+
+    async def _route(self, msg, timestamp: float) -> None:
         try:
             envelope = ENVELOPE.decode(msg)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -208,7 +228,8 @@ class BackpackFeed(Feed, BackpackRestMixin):
         self._logged_once.add(key)
         excerpt = msg[:200] if isinstance(msg, (str, bytes)) else repr(msg)[:200]
         LOG.warning("%s: dropped %s frame (stream type %s): %s%s; further ones are only counted",
-                    self.id, reason, kind, excerpt, f" ({exc})" if exc else "")
+                    self.id, reason, kind, excerpt, f" ({exc})" if exc else "",
+                    exc_info=exc if reason == "handler_error" else None)
 
     async def _on_error_frame(self, code: int, message: str, msg) -> None:
         self.metrics.inc(f"ws_error_{code}")
@@ -219,6 +240,22 @@ class BackpackFeed(Feed, BackpackRestMixin):
         self.drop(f"error_{code}", "-", msg, BackpackStreamError.from_frame(code, message))
 
     # ---- connections ----------------------------------------------------------------------------
+
+    def start(self, loop):
+        """cryptofeed's Feed.start, with a connection handler that reconnects forever (transport/ws.py)."""
+        for conn, sub, handler, auth in self.connect():
+            self.connection_handlers.append(ReconnectingHandler(
+                conn, sub, handler, auth, -1, timeout=self.timeout, timeout_interval=self.timeout_interval,
+                exceptions=self.exceptions, log_on_error=self.log_on_error, start_delay=self.start_delay,
+                policy=self.backpack_config.connection, on_attempt_failed=self._on_attempt_failed))
+            self.connection_handlers[-1].start(loop)
+        for callbacks in self.callbacks.values():
+            for callback in callbacks:
+                if hasattr(callback, "start"):
+                    callback.start(loop, multiprocess=self.config.backend_multiprocessing)
+
+    def _on_attempt_failed(self, error: BaseException) -> None:
+        self.metrics.inc("reconnects")
 
     def connect(self):
         needs_ws = bool(self.public_streams() or self.liquidation_streams() or self.account_channels.wants_stream)
@@ -260,6 +297,8 @@ class BackpackFeed(Feed, BackpackRestMixin):
 
     async def shutdown(self) -> None:
         await self.book_channel.shutdown()
+        await self.trade_channel.shutdown()
+        await self.stream_guard.shutdown()
         if self.rest_client is not None:
             await self.rest_client.close()
         await super().shutdown()

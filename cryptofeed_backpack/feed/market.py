@@ -58,7 +58,7 @@ class MarketChannels:
         self.liquidation_bare = True
         self._liquidation_probe_at = None
         LOG.info("%s: liquidation.<symbol> refused (4006); subscribing to the bare 'liquidation' stream", self.feed.id)
-        for conn in self.feed.open_connections():
+        for conn in self.feed.open_websockets():
             await conn.write(session.subscribe_frame(self.liquidation_streams()))
         return True
 

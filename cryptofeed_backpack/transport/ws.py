@@ -1,4 +1,4 @@
-"""cryptofeed's WSAsyncConn with errors a user can act on.
+"""cryptofeed's WSAsyncConn with errors a user can act on, and a connection handler that never gives up.
 
 A failed connect (exchange down, TLS not trusted, proxy unreachable or refusing) becomes a
 BackpackConnectionError naming the address, the route (proxy redacted) and the fix, instead of a
@@ -6,11 +6,20 @@ bare socket or python-socks traceback. cryptofeed's ConnectionHandler then logs 
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import ssl
+import time
 
 from cryptofeed.connection import WSAsyncConn
+from cryptofeed.connection_handler import ConnectionHandler
 
 from ..errors import BackpackConnectionError
+from .policy import retry_delay
+
+LOG = logging.getLogger("feedhandler")
+#: a connection that lived this long proved the exchange is back: the backoff starts over
+STABLE_CONNECTION_S = 5.0
 
 
 class BackpackWSConn(WSAsyncConn):
@@ -44,3 +53,54 @@ class BackpackWSConn(WSAsyncConn):
         if self.on_error is not None:
             self.on_error(error)
         return error
+
+
+class ReconnectingHandler(ConnectionHandler):
+    """cryptofeed's ConnectionHandler, except that it never gives up: after any failure it waits a
+    capped, jittered exponential delay (``BackpackConfig.connection``) and connects again, until the
+    feed is stopped. cryptofeed's own handler doubles its delay without a cap and stops for good
+    after ``retries`` failed attempts (cryptofeed 2.5 ``connection_handler.py``)."""
+
+    def __init__(self, *args, policy, on_attempt_failed=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.policy = policy
+        self.on_attempt_failed = on_attempt_failed
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        return retry_delay(self.failures, None, self.policy.reconnect_base_s, self.policy.reconnect_cap_s)
+
+    async def _create_connection(self):
+        await asyncio.sleep(self.start_delay)
+        while self.running:
+            opened_at = time.monotonic()
+            try:
+                async with self.conn.connect() as connection:
+                    await self.authenticate(connection)
+                    await self.subscribe(connection)
+                    self.failures = 0
+                    if self.timeout != -1:
+                        asyncio.get_running_loop().create_task(self._watcher())
+                    await self._handler(connection, self.handler)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # every failure is retried; only stop() ends the loop
+                if self.exceptions and isinstance(exc, tuple(self.exceptions)):
+                    raise
+                if not self.running:
+                    break
+                delay = self.next_delay()
+                self.failures += 1
+                if self.on_attempt_failed is not None:
+                    self.on_attempt_failed(exc)
+                LOG.warning("%s: connection failed (%s: %s); reconnecting in %.2fs (attempt %d)",
+                            self.conn.uuid, type(exc).__name__, exc, delay, self.failures)
+                await asyncio.sleep(delay)
+            else:
+                # the server closed the stream cleanly: reconnect at once, unless it keeps doing so
+                # straight after connecting, which would otherwise become a tight loop
+                if self.running and time.monotonic() - opened_at < STABLE_CONNECTION_S:
+                    delay = self.next_delay()
+                    self.failures += 1
+                    await asyncio.sleep(delay)
+        LOG.info("%s: connection handler stopped", self.conn.uuid)
