@@ -1,5 +1,5 @@
 """CcxtBackpackFeed without a network: symbol names, Decimal conversion, ccxt wiring, error
-translation, construction checks, and real recorded payloads pushed through ccxt's own parsers."""
+translation, construction checks, and our wire fixtures pushed through ccxt's own parsers."""
 from __future__ import annotations
 
 import sys
@@ -23,17 +23,17 @@ from cryptofeed_backpack.errors import (BackpackConfigError, BackpackConnectionE
                                         BackpackRegionRestrictedError, BackpackRestError, BackpackServerError,
                                         BackpackSymbolError)
 from cryptofeed_backpack.symbols import seed_symbols  # noqa: E402
-from tests.payloads import load, market_like, real_markets  # noqa: E402
+from tests.fixtures import load, market_like, markets  # noqa: E402
 
 # Nothing listens on port 9: any accidental network call during construction fails loudly.
 OFFLINE = {"rest_url": "https://127.0.0.1:9", "ws_url": "wss://127.0.0.1:9", "proxies": {"direct": True}}
 
 
 def markets_with_kpepe() -> list[dict]:
-    markets = real_markets()
-    perp = next(m for m in markets if m["marketType"] == "PERP")
-    markets.append(market_like(perp, "kPEPE_USDC_PERP", "kPEPE"))
-    return markets
+    """Our markets reply (kPEPE included) plus ETH markets in the same shapes for the construction tests."""
+    ours = markets()
+    spot, perp = ours[0], ours[1]
+    return ours + [market_like(spot, "ETH_USDC", "ETH"), market_like(perp, "ETH_USDC_PERP", "ETH")]
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def make_feed(**kwargs) -> CcxtBackpackFeed:
 
 
 def with_markets(exchange) -> None:
-    """Give ccxt the real market objects without a request."""
+    """Give ccxt the market objects without a request."""
     exchange.set_markets(exchange.parse_markets(markets_with_kpepe()))
 
 
@@ -230,7 +230,7 @@ def test_other_construction_errors(seeded):
         make_feed(symbols=["ETH-USDC"], channels=[CANDLES], candle_interval="1month")
 
 
-# ---- real payloads through ccxt's parsers into cryptofeed objects ----------------------------------
+# ---- wire fixtures through ccxt's parsers into cryptofeed objects ----------------------------------
 
 async def collecting_feed(channels, symbols=("ETH-USDC-PERP",), **kwargs):
     got = []
@@ -244,69 +244,69 @@ async def collecting_feed(channels, symbols=("ETH-USDC-PERP",), **kwargs):
 
 
 async def test_ws_trade_payload_becomes_decimal_trade(seeded):
-    feed, got = await collecting_feed([TRADES])
-    data = load("ccxt-comment__ws-trade__ETH_USDC_PERP.json")["data"]
-    ref = resolve_market("ETH-USDC-PERP", "ETH_USDC_PERP", feed.exchange.markets_by_id)
+    feed, got = await collecting_feed([TRADES], symbols=("AAPL.US-USDC-PERP",))
+    data = load("ws_trade__taker_buy.json")["data"]
+    ref = resolve_market("AAPL.US-USDC-PERP", "AAPL.US_USDC_PERP", feed.exchange.markets_by_id)
     trade = feed.exchange.parse_ws_trade(data, feed.exchange.market(ref.unified))
     await feed._emit_trades(ref, [trade], ws=True)
     await feed._emit_trades(ref, [trade], ws=True)  # a replay is not delivered twice
     assert len(got) == 1
     t = got[0]
-    assert isinstance(t, Trade) and t.symbol == "ETH-USDC-PERP" and t.side == BUY and t.id == "10782547"
-    assert t.price == Decimal("3870.25") and isinstance(t.price, Decimal)
-    assert t.amount == Decimal("0.0008") and isinstance(t.amount, Decimal)
-    assert t.timestamp == pytest.approx(1754601477.744)
+    assert isinstance(t, Trade) and t.symbol == "AAPL.US-USDC-PERP" and t.side == BUY and t.id == "99812"
+    assert t.price == Decimal("231.45") and isinstance(t.price, Decimal)
+    assert t.amount == Decimal("0.250") and isinstance(t.amount, Decimal)
+    assert t.timestamp == pytest.approx(1796047502.345)
 
 
 async def test_rest_depth_payload_becomes_decimal_book(seeded):
-    feed, got = await collecting_feed([L2_BOOK], max_depth=1)
-    ref = resolve_market("ETH-USDC-PERP", "ETH_USDC_PERP", feed.exchange.markets_by_id)
-    response = load("ccxt-comment__rest-depth.json")
-    book = feed.exchange.parse_order_book(response, ref.unified, 1753102447307)
+    feed, got = await collecting_feed([L2_BOOK], symbols=("SUI-USDC",), max_depth=1)
+    ref = resolve_market("SUI-USDC", "SUI_USDC", feed.exchange.markets_by_id)
+    response = load("rest_depth__snapshot.json")
+    book = feed.exchange.parse_order_book(response, ref.unified, response["timestamp"] // 1000)
     book["nonce"] = int(response["lastUpdateId"])
     await feed._emit_book(ref, book)
     ob = got[0]
-    assert isinstance(ob, OrderBook) and ob.sequence_number == 1504999670 and ob.delta is None
+    assert isinstance(ob, OrderBook) and ob.sequence_number == 2718281800 and ob.delta is None
     # Backpack lists bids ascending; ccxt sorts best first; max_depth=1 keeps the best level only
-    assert ob.book.bids.to_dict() == {Decimal("12.9"): Decimal("1.00000")}
-    assert ob.book.asks.to_dict() == {Decimal("118318.3"): Decimal("0.00633")}
+    assert ob.book.bids.to_dict() == {Decimal("3.42"): Decimal("15.3")}
+    assert ob.book.asks.to_dict() == {Decimal("3.425"): Decimal("42.0")}
     assert all(isinstance(x, Decimal) for x in ob.book.bids.index(0) + ob.book.asks.index(0))
-    assert ob.timestamp == pytest.approx(1753102447.307)
+    assert ob.timestamp == pytest.approx(1796047500.1)
 
 
 async def test_book_ticker_payload_becomes_ticker_with_wire_strings(seeded):
-    feed, got = await collecting_feed([TICKER], symbols=("ETH-USDC",))
-    data = load("ccxt-comment__ws-bookTicker__ETH_USDC.json")["data"]
-    ref = resolve_market("ETH-USDC", "ETH_USDC", feed.exchange.markets_by_id)
+    feed, got = await collecting_feed([TICKER], symbols=("SUI-USDC",))
+    data = load("ws_bookTicker__both_sides.json")["data"]
+    ref = resolve_market("SUI-USDC", "SUI_USDC", feed.exchange.markets_by_id)
     await feed._emit_ticker(ref, feed.exchange.parse_ws_bid_ask(data))
     assert isinstance(got[0], Ticker)
-    assert (got[0].bid, got[0].ask) == (Decimal("3667.49"), Decimal("3667.50"))
-    assert str(got[0].ask) == "3667.50"
-    assert got[0].timestamp == pytest.approx(1754517402.449064)
+    assert (got[0].bid, got[0].ask) == (Decimal("3.4190"), Decimal("3.4250"))
+    assert str(got[0].ask) == "3.4250"
+    assert got[0].timestamp == pytest.approx(1796047500.345002)
 
 
 async def test_kline_payload_candle_closes_when_the_next_starts(seeded):
-    feed, got = await collecting_feed([CANDLES], symbols=("ETH-USDC",), candle_interval="2h")
-    data = load("ccxt-comment__ws-kline-2h__ETH_USDC.json")["data"]
-    ref = resolve_market("ETH-USDC", "ETH_USDC", feed.exchange.markets_by_id)
+    feed, got = await collecting_feed([CANDLES], symbols=("SUI-USDC",), candle_interval="1m")
+    data = load("ws_kline__open.json")["data"]
+    ref = resolve_market("SUI-USDC", "SUI_USDC", feed.exchange.markets_by_id)
     row = feed.exchange.parse_ws_ohlcv(data)
     await feed._emit_candles(ref, [row])
     assert got == []  # candle_closed_only (cryptofeed's default): still open
-    later = [row[0] + 7_200_000] + row[1:]
+    later = [row[0] + 60_000] + row[1:]
     await feed._emit_candles(ref, [later])
     c = got[0]
-    assert isinstance(c, Candle) and c.closed and c.interval == "2h"
-    assert (c.start, c.stop) == (1754517600.0, 1754524800.0)  # 22:00 and 00:00 UTC: T is the close time
+    assert isinstance(c, Candle) and c.closed and c.interval == "1m"
+    assert (c.start, c.stop) == (1796047500.0, 1796047560.0)  # 14:05 and 14:06 UTC: T is the close time
     assert (c.open, c.close, c.high, c.low, c.volume) == (
-        Decimal("3670.15"), Decimal("3680.52"), Decimal("3681.37"), Decimal("3667.65"), Decimal("62.2621"))
+        Decimal("3.421"), Decimal("3.4185"), Decimal("3.423"), Decimal("3.418"), Decimal("5321.4"))
     assert all(isinstance(x, Decimal) for x in (c.open, c.close, c.high, c.low, c.volume))
 
 
 async def test_mark_price_payload_becomes_funding(seeded):
-    feed, got = await collecting_feed([FUNDING])
-    ref = resolve_market("ETH-USDC-PERP", "ETH_USDC_PERP", feed.exchange.markets_by_id)
-    data = load("ccxt-static__rest-markprices__ETH_USDC_PERP.json")[0]
+    feed, got = await collecting_feed([FUNDING], symbols=("SUI-USDC-PERP",))
+    ref = resolve_market("SUI-USDC-PERP", "SUI_USDC_PERP", feed.exchange.markets_by_id)
+    data = load("rest_markPrices__perp.json")[0]
     await feed._emit_funding(ref, feed.exchange.parse_funding_rate(data, feed.exchange.market(ref.unified)))
     f = got[0]
-    assert isinstance(f, Funding) and f.rate == Decimal("0.0001") and f.mark_price == Decimal("4307.57627888")
-    assert str(f.mark_price) == "4307.57627888" and f.next_funding_time == 1754956800.0
+    assert isinstance(f, Funding) and f.rate == Decimal("0.0000125") and f.mark_price == Decimal("3.4188")
+    assert str(f.mark_price) == "3.4188" and f.next_funding_time == 1796050800.0
