@@ -21,7 +21,8 @@ from cryptofeed.defines import PERPETUAL, SPOT
 from cryptofeed.symbols import Symbol, Symbols
 
 from .config import BackpackConfig
-from .constants import CLOSED_BOOK_STATE, EXCHANGE_ID, PERP_MARKET, SPOT_MARKET
+from .constants import CLOSED_BOOK_STATE, EXCHANGE_ID, PERP_MARKET, SPOT_MARKET, Rest
+from .errors import BackpackConnectionError
 from .wire.market_rest import MARKETS, Market
 
 LOG = logging.getLogger("feedhandler")
@@ -92,10 +93,18 @@ async def fetch_markets(config: BackpackConfig) -> list[Market]:
 
 
 async def load_symbols(config: BackpackConfig, refresh: bool = False) -> dict[str, str]:
-    """Async loader for applications that must never block their event loop: call before building feeds."""
+    """Async loader for applications that must never block their event loop: call before building feeds.
+    Gives up after ``config.startup_timeout_s`` in all, retries included, naming what it waited for."""
     if not refresh and cache_fresh(config.symbol_ttl_s):
         return Symbols.get(EXCHANGE)[0]
-    markets = await fetch_markets(config)
+    LOG.info("%s: loading markets from %s%s (up to %.0fs)", EXCHANGE, config.rest_url, Rest.MARKETS.path,
+             config.startup_timeout_s)
+    try:
+        markets = await asyncio.wait_for(fetch_markets(config), config.startup_timeout_s)
+    except asyncio.TimeoutError:
+        raise BackpackConnectionError(
+            f"loading the markets from {config.rest_url}{Rest.MARKETS.path} took more than {config.startup_timeout_s:.0f}s",
+            fix="check that rest_url is reachable (and the proxy, if any), or raise startup_timeout_s") from None
     mapping, info = parse_markets(markets, config.include_closed_markets)
     Symbols.set(EXCHANGE, mapping, info)
     _loaded_at[EXCHANGE] = time.monotonic()
@@ -123,7 +132,6 @@ def load_symbols_blocking(config: BackpackConfig, refresh: bool = False) -> dict
     if "error" in result:
         raise result["error"]
     return result["value"]
-
 
 
 @contextlib.contextmanager

@@ -20,11 +20,14 @@ from cryptofeed.defines import BALANCES, FILLS, ORDER_INFO, POSITIONS
 from .. import auth
 from ..constants import ORDER_UPDATE_STREAM, POSITION_UPDATE_STREAM
 from ..errors import BackpackAuthError, BackpackError
+from ..transport.policy import retry_delay
 from ..wire import account, session
 
 LOG = logging.getLogger("feedhandler")
 
 STREAM_CHANNELS = (ORDER_INFO, FILLS, POSITIONS)
+#: a rejection is taken as cleared when a later subscription has gone this long without one
+AUTH_GRACE_S = 5.0
 
 
 class AccountChannels:
@@ -35,6 +38,7 @@ class AccountChannels:
         self.subscribed: list[str] = []  # the private streams of the last (re)connect
         self.last_auth_error: Optional[BackpackAuthError] = None
         self.clock_skew_ms: Optional[float] = None
+        self._subscribed_at = self._rejected_at = self._event_at = 0.0
 
     @property
     def wants_stream(self) -> bool:
@@ -52,6 +56,7 @@ class AccountChannels:
         streams = self.stream_names()
         signature = auth.ws_signature(bp.auth.api_key, bp.auth.seed, window_ms=bp.window_ms)
         self.subscribed = streams
+        self._subscribed_at = time.monotonic()
         await conn.write(session.subscribe_frame(streams, signature=signature))
         self.feed.metrics.inc("ws_private_subscribes")
 
@@ -62,6 +67,7 @@ class AccountChannels:
         except (msgspec.DecodeError, msgspec.ValidationError, KeyError, ValueError, BackpackError) as exc:
             feed.drop("undecodable", "account", msg, exc)
             return
+        self._event_at = time.monotonic()
         for channel, obj in events:
             if channel in self.channels:
                 await feed.callback(channel, obj, timestamp)
@@ -77,6 +83,18 @@ class AccountChannels:
             return [(POSITIONS, account.position(m, raw, to_std, timestamp)) for m, raw in account.decode_position_updates(data)]
         raise ValueError(f"unhandled private stream {stream}")
 
+    def current_auth_error(self, grace_s: float = AUTH_GRACE_S) -> Optional[BackpackAuthError]:
+        """The rejection of the current subscription, if any. A rejection clears when account events
+        arrive afterwards, or when a later subscription has gone ``grace_s`` without one."""
+        error = self.last_auth_error
+        if error is None:
+            return None
+        if self._event_at > self._rejected_at or (
+                self._subscribed_at > self._rejected_at and time.monotonic() - self._subscribed_at > grace_s):
+            self.last_auth_error = None
+            return None
+        return error
+
     def on_rejected(self, code: int, message: str) -> bool:
         """An error frame after a private subscribe: True when it rejected our credentials."""
         if not self.subscribed:
@@ -86,6 +104,7 @@ class AccountChannels:
             return False
         self.feed.metrics.inc("auth_failures")
         self.last_auth_error = explained
+        self._rejected_at = time.monotonic()
         asyncio.create_task(self._diagnose(explained))
         return True
 
@@ -126,6 +145,7 @@ class BalancePoller(AsyncConnection):
         self.interval_s = feed.backpack_config.balance_poll_interval_s
         self._running = False
         self._last: dict[str, tuple] = {}
+        self._logged: set[tuple] = set()
 
     @property
     def is_open(self) -> bool:
@@ -140,12 +160,33 @@ class BalancePoller(AsyncConnection):
 
     async def read(self) -> AsyncIterator[dict]:
         client = self.feed.backpack_rest()
+        policy = self.feed.backpack_config.rest
+        failures = 0
         while self._running:
-            reply = await client.balances()
+            try:
+                reply = await client.balances()
+            except BackpackError as exc:
+                # a rejected key or an outage: back off (up to 10 polls' worth), say it once per cause
+                failures += 1
+                self._log_once(exc)
+                self.feed.metrics.inc("balance_poll_errors")
+                await asyncio.sleep(max(self.interval_s, retry_delay(failures, exc, self.interval_s, 10 * self.interval_s)))
+                continue
+            if failures:
+                LOG.info("%s: balance polling recovered after %d failed polls", self.feed.id, failures)
+                failures = 0
+                self._logged.clear()
             self.received += 1
             self.last_message = time.time()
             yield reply
             await asyncio.sleep(self.interval_s)
+
+    def _log_once(self, exc: BackpackError) -> None:
+        cause = (type(exc).__name__, getattr(exc, "status", None))
+        if cause not in self._logged:
+            self._logged.add(cause)
+            LOG.warning("%s: balance poll failed: %s; backing off, further failures of this kind are only counted",
+                        self.feed.id, exc)
 
     async def subscribe(self, conn) -> None:
         self._last.clear()

@@ -289,7 +289,8 @@ class BackpackFeed(Feed, BackpackRestMixin):
 
     @property
     def last_auth_error(self):
-        return self.account_channels.last_auth_error
+        """The rejection of the current private subscription (None once a later one is accepted)."""
+        return self.account_channels.current_auth_error()
 
     @property
     def clock_skew_ms(self) -> Optional[float]:
