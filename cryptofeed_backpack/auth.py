@@ -43,14 +43,14 @@ def _decode_key_bytes(value: str, what: str) -> bytes:
     raise BackpackAuthError(f"{what} is neither base64 nor hex", fix=f"pass the {what} as base64 (as Backpack shows it) or hex")
 
 
-def parse_private_key(value: str) -> bytes:
+def parse_private_key(value: str, what: str = "private key") -> bytes:
     """Return the 32-byte seed from a base64/hex seed, or from a 64-byte seed||public keypair."""
-    raw = _decode_key_bytes(value, "private key")
+    raw = _decode_key_bytes(value, what)
     if len(raw) == 64:
         raw = raw[:32]
     if len(raw) != 32:
         raise BackpackAuthError(
-            f"private key decodes to {len(raw)} bytes, expected 32 (an Ed25519 seed) or 64 (seed followed by public key)",
+            f"{what} decodes to {len(raw)} bytes, expected 32 (an Ed25519 seed) or 64 (seed followed by public key)",
             fix="copy the API secret exactly as Backpack issued it",
         )
     return raw

@@ -57,7 +57,7 @@ class BackpackAuth(_Frozen):
         text = value.get_secret_value() if isinstance(value, SecretStr) else value
         if not isinstance(text, str):
             raise ValueError("auth.private_key must be a string (base64 or hex of the 32-byte Ed25519 seed)")
-        return SecretStr(_auth.b64(_auth.parse_private_key(text)))
+        return SecretStr(_auth.b64(_auth.parse_private_key(text, "auth.private_key")))
 
     @model_validator(mode="after")
     def _keys_match(self) -> "BackpackAuth":

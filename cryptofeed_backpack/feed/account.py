@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator, Optional
 import msgspec
 from cryptofeed.connection import AsyncConnection
 from cryptofeed.defines import BALANCES, FILLS, ORDER_INFO, POSITIONS
+from cryptofeed.exceptions import UnsupportedSymbol
 
 from .. import auth
 from ..constants import ORDER_UPDATE_STREAM, POSITION_UPDATE_STREAM
@@ -64,6 +65,9 @@ class AccountChannels:
         feed = self.feed
         try:
             events = self._parse(stream, bytes(data), timestamp)
+        except UnsupportedSymbol as exc:  # a market listed after our symbol load
+            feed.drop("unknown_symbol", "account", msg, exc)
+            return
         except (msgspec.DecodeError, msgspec.ValidationError, KeyError, ValueError, BackpackError) as exc:
             feed.drop("undecodable", "account", msg, exc)
             return
