@@ -1,5 +1,5 @@
 """BackpackRestMixin: cryptofeed REST methods -> typed cryptofeed objects, against a loopback HTTP server
-answering with bodies in the exact recorded shapes (docs/protocol.md §1; ccxt comments for signed endpoints)."""
+answering with our replies from tests/fixtures (exact wire shapes: docs/protocol.md §1, tests/fixtures/README.md)."""
 from __future__ import annotations
 
 import asyncio
@@ -7,45 +7,29 @@ from decimal import Decimal
 
 import pytest
 from aiohttp import web
-from cryptofeed.defines import BUY, LIMIT, LONG, MAKER, OPEN, SELL, SHORT, TAKER
+from cryptofeed.defines import BUY, LIMIT, LONG, MAKER, OPEN, PARTIAL, SELL, SHORT, TAKER
 from cryptofeed.types import Candle, Fill, Funding, OpenInterest, OrderBook, OrderInfo, Position, Ticker, Trade
 
 from cryptofeed_backpack import auth
 from cryptofeed_backpack.config import BackpackConfig
 from cryptofeed_backpack.feed.rest import BackpackRestMixin
+from tests.fixtures import load
 
 SEED = bytes(range(1, 33))
 CREDS = {"api_key": auth.b64(auth.public_key_from_seed(SEED)), "private_key": auth.b64(SEED)}
 
-DEPTH = {"asks": [["118318.3", "0.00633"], ["118567.2", "0.08450"]], "bids": [["1.0", "0.38647"], ["12.9", "1.00000"]],
-         "lastUpdateId": "1504999670", "timestamp": 1753102447307501}
-# ccxt-static recording (numbers stringified, newest first) and the wire form (numbers)
-TRADES = [
-    {"id": "7558558", "isBuyerMaker": True, "price": "1626.15", "quantity": "0.0333", "quoteQuantity": "54.150795", "timestamp": "1781067801978"},
-    {"id": 7558557, "isBuyerMaker": False, "price": "1626.24", "quantity": "0.1311", "quoteQuantity": "213.200064", "timestamp": 1781067801927},
-]
-KLINES = [{"close": "4422.62", "end": "2025-09-11 15:34:00", "high": "4422.75", "low": "4422.62", "open": "4422.62",
-           "quoteVolume": "77.840361", "start": "2025-09-11 15:33:00", "trades": "2", "volume": "0.0176"}]
-FUNDING = [{"fundingRate": "0.0000125", "intervalEndTimestamp": "2025-09-11T12:00:00", "symbol": "ETH_USDC_PERP"},
-           {"fundingRate": "0.000006196", "intervalEndTimestamp": "2025-09-11T10:00:00", "symbol": "ETH_USDC_PERP"}]
-OPEN_INTEREST = [{"openInterest": "27481.6232", "symbol": "ETH_USDC_PERP", "timestamp": 1755006837991},
-                 {"openInterest": "1273.85214", "symbol": "BTC_USDC_PERP", "timestamp": 1753105735301}]
-CAPITAL = {"USDC": {"available": "120.5", "locked": "10", "staked": "0"}}
-OPEN_ORDERS = [{"clientId": 123456789, "createdAt": 1753626206762, "executedQuantity": "0.0004", "executedQuoteQuantity": "1.2",
-                "id": "4228978331", "orderType": "Limit", "postOnly": True, "price": "3000", "quantity": "0.001", "reduceOnly": None,
-                "relatedOrderId": None, "selfTradePrevention": "RejectTaker", "side": "Bid", "status": "New",
-                "stopLossLimitPrice": None, "stopLossTriggerBy": None, "stopLossTriggerPrice": None, "strategyId": None,
-                "symbol": "ETH_USDC", "takeProfitLimitPrice": None, "takeProfitTriggerBy": None, "takeProfitTriggerPrice": None,
-                "timeInForce": "GTC", "triggerBy": None, "triggerPrice": None, "triggerQuantity": None, "triggeredAt": None}]
-POSITIONS = [{"breakEvenPrice": "3831.36", "cumulativeFundingPayment": "-0.009218", "cumulativeInterest": "0",
-              "entryPrice": "3826.8888888888888888888888889", "estLiquidationPrice": "0", "imf": "0.02",
-              "imfFunction": {"base": "0.02", "factor": "0.0000935", "type": "sqrt"}, "markPrice": "3787.46813304", "mmf": "0.0125",
-              "mmfFunction": {"base": "0.0125", "factor": "0.0000561", "type": "sqrt"}, "netCost": "-13.7768",
-              "netExposureNotional": "13.634885278944", "netExposureQuantity": "0.0036", "netQuantity": "-0.0036", "pnlRealized": "0",
-              "pnlUnrealized": "-0.141914", "positionId": "4238420454", "subaccountId": None, "symbol": "ETH_USDC_PERP", "userId": 1813870}]
-FILLS = [{"clientId": None, "fee": "0.004974", "feeSymbol": "USDC", "isMaker": False, "orderId": "4238907375", "price": "3826.15",
-          "quantity": "0.0026", "side": "Bid", "symbol": "ETH_USDC_PERP", "systemOrderType": None,
-          "timestamp": "2025-07-27T17:39:00.092", "tradeId": 9748827}]
+DEPTH = load("rest_depth__snapshot.json")
+# the wire sends trade ids and times as numbers; ccxt's recordings stringify them: the newest row here does
+_trades = load("rest_trades__recent.json")
+TRADES = [dict(_trades[0], id=str(_trades[0]["id"]), timestamp=str(_trades[0]["timestamp"]))] + _trades[1:]
+KLINES = load("rest_klines__1m.json")
+FUNDING = load("rest_fundingRates__history.json")
+OPEN_INTEREST = load("rest_openInterest__all.json")
+CAPITAL = load("rest_capital__balances.json")
+OPEN_ORDERS = load("rest_orders__open.json")
+POSITIONS = load("rest_position__open.json")
+FILLS = load("rest_historyFills__page.json")
+KLINES_END_S = 1796047500  # the last kline of the fixture ends at 2026-11-30 14:05:00
 
 
 class Host(BackpackRestMixin):
@@ -70,11 +54,11 @@ async def exchange():
     routes = {
         "/api/v1/depth": lambda q: DEPTH,
         "/api/v1/trades": lambda q: TRADES,
-        "/api/v1/klines": lambda q: KLINES if int(q["startTime"]) < 1757604840 else [],
+        "/api/v1/klines": lambda q: KLINES if int(q["startTime"]) < KLINES_END_S else [],
         "/api/v1/fundingRates": lambda q: FUNDING,
         "/api/v1/openInterest": lambda q: OPEN_INTEREST,
         "/api/v1/capital": lambda q: CAPITAL,
-        "/api/v1/orders": lambda q: OPEN_ORDERS,
+        "/api/v1/orders": lambda q: [o for o in OPEN_ORDERS if q.get("symbol", o["symbol"]) == o["symbol"]],
         "/api/v1/position": lambda q: POSITIONS,
         "/wapi/v1/history/fills": lambda q: FILLS if q.get("offset") == "0" else [],
     }
@@ -99,97 +83,107 @@ async def exchange():
 
 
 async def test_l2_book(exchange):
-    book = await exchange.l2_book("BTC-USDC-PERP")
-    assert isinstance(book, OrderBook) and book.symbol == "BTC-USDC-PERP" and book.exchange == "BACKPACK"
-    assert book.sequence_number == 1504999670
-    assert book.timestamp == pytest.approx(1753102447.307501)
+    book = await exchange.l2_book("SUI-USDC")
+    assert isinstance(book, OrderBook) and book.symbol == "SUI-USDC" and book.exchange == "BACKPACK"
+    assert book.sequence_number == 2718281800
+    assert book.timestamp == pytest.approx(1796047500.100123)
     bids, asks = book.book.bids.to_dict(), book.book.asks.to_dict()
-    assert bids == {Decimal("12.9"): Decimal("1.00000"), Decimal("1.0"): Decimal("0.38647")}
-    assert list(bids)[0] == Decimal("12.9")  # best bid first in cryptofeed's book, though last on the wire
-    assert list(asks)[0] == Decimal("118318.3")
+    assert bids == {Decimal("3.42"): Decimal("15.3"), Decimal("3.418"): Decimal("75.2"), Decimal("3.41"): Decimal("500.0")}
+    assert list(bids)[0] == Decimal("3.42")  # best bid first in cryptofeed's book, though last on the wire
+    assert list(asks) == [Decimal("3.425"), Decimal("3.426"), Decimal("3.43")]
     assert all(isinstance(k, Decimal) and isinstance(v, Decimal) for k, v in {**bids, **asks}.items())
-    assert exchange.seen[0] == ("/api/v1/depth", {"symbol": "BTC_USDC_PERP", "limit": "1000"}, False)
+    assert exchange.seen[0] == ("/api/v1/depth", {"symbol": "SUI_USDC", "limit": "1000"}, False)
 
 
 async def test_ticker_is_best_bid_ask(exchange):
-    t = await exchange.ticker("BTC-USDC-PERP")
+    t = await exchange.ticker("SUI-USDC")
     assert isinstance(t, Ticker)
-    assert (t.bid, t.ask) == (Decimal("12.9"), Decimal("118318.3"))
-    assert t.timestamp == pytest.approx(1753102447.307501)
+    assert (t.bid, t.ask) == (Decimal("3.42"), Decimal("3.425"))
+    assert t.timestamp == pytest.approx(1796047500.100123)
 
 
 async def test_recent_trades(exchange):
-    pages = [p async for p in exchange.trades("ETH-USDC")]
+    pages = [p async for p in exchange.trades("SUI-USDC")]
     assert len(pages) == 1
     trades = pages[0]
     assert all(isinstance(t, Trade) for t in trades)
-    first, second = trades  # chronological
-    assert (first.id, first.side, first.amount, first.price) == ("7558557", BUY, Decimal("0.1311"), Decimal("1626.24"))
-    assert first.timestamp == pytest.approx(1781067801.927)
-    assert (second.id, second.side) == ("7558558", SELL)  # isBuyerMaker -> taker sold
-    assert isinstance(second.amount, Decimal) and isinstance(second.price, Decimal)
+    assert [t.id for t in trades] == ["310242", "310243", "310244", "310245", "310246"]  # chronological
+    first, last = trades[0], trades[-1]
+    assert (first.side, first.amount, first.price) == (SELL, Decimal("2.2"), Decimal("3.42"))  # isBuyerMaker -> taker sold
+    assert first.timestamp == pytest.approx(1796047500.012)
+    assert (last.side, last.amount, last.price) == (BUY, Decimal("120.0"), Decimal("3.425"))  # id and time given as strings
+    assert last.timestamp == pytest.approx(1796047501.234)
+    assert isinstance(last.amount, Decimal) and isinstance(last.price, Decimal)
 
 
 async def test_candles(exchange):
-    pages = [p async for p in exchange.candles("ETH-USDC", start="2025-09-11 15:33:00", end="2025-09-11 15:40:00", interval="1m")]
+    pages = [p async for p in exchange.candles("SUI-USDC", start="2026-11-30 14:02:00", end="2026-11-30 14:10:00", interval="1m")]
     assert len(pages) == 1
+    assert [c.start for c in pages[0]] == [1796047320.0, 1796047380.0, 1796047440.0]
     c = pages[0][0]
     assert isinstance(c, Candle)
-    assert (c.start, c.stop) == (1757604780.0, 1757604840.0)
+    assert (c.start, c.stop) == (1796047320.0, 1796047380.0)
     assert (c.open, c.close, c.high, c.low, c.volume, c.trades) == (
-        Decimal("4422.62"), Decimal("4422.62"), Decimal("4422.75"), Decimal("4422.62"), Decimal("0.0176"), 2)
+        Decimal("3.4192"), Decimal("3.4205"), Decimal("3.4221"), Decimal("3.4188"), Decimal("3000.7"), 44)
     assert c.closed is True and c.interval == "1m"
-    assert exchange.seen[0][1] == {"symbol": "ETH_USDC", "interval": "1m", "startTime": "1757604780", "endTime": "1757605200"}
+    assert exchange.seen[0][1] == {"symbol": "SUI_USDC", "interval": "1m", "startTime": "1796047320", "endTime": "1796047800"}
     with pytest.raises(ValueError):
-        [p async for p in exchange.candles("ETH-USDC", interval="7m")]
+        [p async for p in exchange.candles("SUI-USDC", interval="7m")]
 
 
 async def test_funding_history_oldest_first(exchange):
-    rows = await exchange.funding("ETH-USDC-PERP")
+    rows = await exchange.funding("SUI-USDC-PERP")
     assert all(isinstance(f, Funding) for f in rows)
-    assert [f.rate for f in rows] == [Decimal("0.000006196"), Decimal("0.0000125")]
-    assert rows[1].timestamp == 1757592000.0 and rows[1].mark_price is None
+    assert [f.rate for f in rows] == [Decimal("-0.0000031"), Decimal("0.0000098"), Decimal("0.0000125")]
+    assert rows[-1].timestamp == 1796050800.0 and rows[-1].mark_price is None  # 2026-11-30T15:00:00, naive = UTC
 
 
 async def test_open_interest_picks_the_symbol(exchange):
-    oi = await exchange.open_interest("BTC-USDC-PERP")
-    assert isinstance(oi, OpenInterest)
-    assert oi.open_interest == Decimal("1273.85214") and oi.timestamp == pytest.approx(1753105735.301)
+    oi = await exchange.open_interest("AAPL.US-USDC-PERP")
+    assert isinstance(oi, OpenInterest) and oi.symbol == "AAPL.US-USDC-PERP"
+    assert oi.open_interest == Decimal("1204.518") and oi.timestamp == pytest.approx(1796047560.0)
 
 
 async def test_balances_signed(exchange):
     bal = await exchange.balances()
-    assert [(b.currency, b.balance, b.reserved) for b in bal] == [("USDC", Decimal("130.5"), Decimal("10"))]
+    assert [(b.currency, b.balance, b.reserved) for b in bal] == [
+        ("SUI", Decimal("1030.1"), Decimal("150.0")), ("USDC", Decimal("12845.25"), Decimal("345.0")),
+        ("kPEPE", Decimal("250000"), Decimal("250000"))]
     assert exchange.seen[0] == ("/api/v1/capital", {}, True)
 
 
 async def test_open_orders(exchange):
-    (o,) = await exchange.orders("ETH-USDC")
+    (o,) = await exchange.orders("SUI-USDC")
     assert isinstance(o, OrderInfo)
-    assert (o.symbol, o.id, o.side, o.status, o.type) == ("ETH-USDC", "4228978331", BUY, OPEN, LIMIT)
-    assert (o.price, o.amount, o.remaining) == (Decimal("3000"), Decimal("0.001"), Decimal("0.0006"))
-    assert o.timestamp == pytest.approx(1753626206.762) and o.client_order_id == "123456789"
-    assert exchange.seen[0] == ("/api/v1/orders", {"symbol": "ETH_USDC"}, True)
+    assert (o.symbol, o.id, o.side, o.status, o.type) == ("SUI-USDC", "9100000000012345", SELL, PARTIAL, LIMIT)
+    assert (o.price, o.amount, o.remaining) == (Decimal("3.4250"), Decimal("250.0"), Decimal("150.0"))
+    assert o.timestamp == pytest.approx(1796047500.7) and o.client_order_id is None
+    assert exchange.seen[0] == ("/api/v1/orders", {"symbol": "SUI_USDC"}, True)
+    _, other = await exchange.orders()
+    assert (other.symbol, other.side, other.status, other.client_order_id) == ("AAPL.US-USDC-PERP", BUY, OPEN, "4712")
 
 
 async def test_positions(exchange):
-    (p,) = await exchange.positions()
-    assert isinstance(p, Position)
-    assert (p.symbol, p.position, p.side) == ("ETH-USDC-PERP", Decimal("-0.0036"), SHORT)
-    assert p.entry_price == Decimal("3826.8888888888888888888888889") and p.unrealised_pnl == Decimal("-0.141914")
-    assert LONG != SHORT
+    long, short = await exchange.positions()
+    assert isinstance(long, Position)
+    assert (long.symbol, long.position, long.side) == ("SUI-USDC-PERP", Decimal("500.0"), LONG)
+    assert long.entry_price == Decimal("3.4150") and long.unrealised_pnl == Decimal("1.9")
+    assert (short.symbol, short.position, short.side) == ("AAPL.US-USDC-PERP", Decimal("-2.000"), SHORT)
+    assert short.entry_price == Decimal("230.10") and short.unrealised_pnl == Decimal("-2.84")
 
 
 async def test_trade_history_fills(exchange):
-    (f,) = await exchange.trade_history("ETH-USDC-PERP", start="2025-07-27 00:00:00", end="2025-07-28 00:00:00")
+    f, market = await exchange.trade_history("SUI-USDC", start="2026-11-30 00:00:00", end="2026-12-01 00:00:00")
     assert isinstance(f, Fill)
     assert (f.symbol, f.side, f.amount, f.price, f.fee, f.id, f.order_id, f.liquidity) == (
-        "ETH-USDC-PERP", BUY, Decimal("0.0026"), Decimal("3826.15"), Decimal("0.004974"), "9748827", "4238907375", TAKER)
-    assert f.timestamp == pytest.approx(1753637940.092)
-    assert f.raw["feeSymbol"] == "USDC" and MAKER != TAKER
+        "SUI-USDC", SELL, Decimal("100.0"), Decimal("3.4250"), Decimal("0.034250"), "310245", "9100000000012345", MAKER)
+    assert f.timestamp == pytest.approx(1796047500.9)
+    assert f.raw["feeSymbol"] == "USDC"
+    assert (market.side, market.liquidity, market.raw["feeSymbol"]) == (BUY, TAKER, "SUI")
+    assert market.timestamp == pytest.approx(1796047501.234)
     path, query, signed = exchange.seen[0]
     assert path == "/wapi/v1/history/fills" and signed
-    assert query == {"symbol": "ETH_USDC_PERP", "limit": "1000", "offset": "0", "from": "1753574400000", "to": "1753660800000"}
+    assert query == {"symbol": "SUI_USDC", "limit": "1000", "offset": "0", "from": "1795996800000", "to": "1796083200000"}
 
 
 def test_sync_twin_works_from_plain_code():
@@ -225,8 +219,8 @@ def test_sync_twin_works_from_plain_code():
     asyncio.set_event_loop(loop)
     try:
         host = Host(BackpackConfig.build({"rest_url": f"http://127.0.0.1:{state['port']}", "proxies": {"direct": True}}))
-        book = host.l2_book_sync("SOL-USDC")
-        assert book.sequence_number == 1504999670 and book.symbol == "SOL-USDC"
+        book = host.l2_book_sync("SUI-USDC")
+        assert book.sequence_number == 2718281800 and book.symbol == "SUI-USDC"
         loop.run_until_complete(host.rest_client.close())
     finally:
         asyncio.set_event_loop(None)
