@@ -28,6 +28,7 @@ from cryptofeed_backpack.errors import (
 from cryptofeed_backpack.metrics import Metrics
 from cryptofeed_backpack.transport.rest import BackpackRestClient
 from cryptofeed_backpack.wire.market_rest import DepthSnapshot, Status
+from tests.fixtures import raw
 
 SEED = bytes(range(1, 33))
 API_KEY = auth.b64(auth.public_key_from_seed(SEED))
@@ -56,7 +57,7 @@ class MaxRandom(random.Random):
 class ScriptedServer:
     def __init__(self):
         self.script: list[tuple[int, bytes, dict]] = []
-        self.default = (200, b'{"message":null,"status":"Ok"}', {"Content-Type": "application/json"})  # /api/v1/status
+        self.default = (200, raw("rest_status__ok.json"), {"Content-Type": "application/json"})  # /api/v1/status
         self.requests: list[dict] = []
         self.url = ""
 
@@ -118,7 +119,7 @@ async def test_request_returns_raw_bytes_and_time_is_text(server, fake_time):
 
 
 async def test_5xx_retried_with_capped_backoff_then_succeeds(server, fake_time):
-    server.then(503, "maintenance").then(500, "").then(502, "bad gateway").then(200, '{"status":"Ok","message":null}')
+    server.then(503, "maintenance").then(500, "").then(502, "bad gateway").then(200, raw("rest_status__ok.json"))
     metrics = Metrics()
     async with make_client(server, fake_time, metrics) as client:
         assert await client.status() == Status(status="Ok", message=None)
@@ -177,7 +178,7 @@ async def test_region_restriction_not_retried_and_suggests_proxy(server, fake_ti
 
 
 async def test_4xx_json_error_not_retried(server, fake_time):
-    server.then(400, '{"code":"INVALID_CLIENT_REQUEST","message":"Invalid market symbol"}')
+    server.then(400, raw("rest_error__invalid_market_symbol.json"))
     async with make_client(server, fake_time) as client:
         with pytest.raises(BackpackRestError) as info:
             await client.depth("NOPE_USDC")
@@ -188,7 +189,7 @@ async def test_4xx_json_error_not_retried(server, fake_time):
 
 
 async def test_4xx_plain_text_error(server, fake_time):
-    text = 'failed to parse parameter `limit`: failed to parse "DepthLimit": Expect a valid enumeration value.'
+    text = raw("rest_error__plain_text_bad_limit.txt").decode()
     server.then(400, text, **{"Content-Type": "text/plain"})
     async with make_client(server, fake_time) as client:
         with pytest.raises(BackpackRestError) as info:
@@ -228,7 +229,7 @@ async def test_breaker_opens_fails_fast_half_opens_and_closes(server, fake_time)
     with pytest.raises(CircuitOpenError):
         await client.status()
     fake_time.now += 30.0
-    server.then(200, '{"status":"Ok","message":null}')
+    server.then(200, raw("rest_status__ok.json"))
     assert await client.status() == Status(status="Ok", message=None)
     assert client.breaker_state == "closed"
     assert metrics.gauges["rest_breaker_open"] == 0.0

@@ -16,6 +16,7 @@ from cryptofeed_backpack.transport.policy import (
     parse_retry_after,
 )
 from cryptofeed_backpack.transport.rest_errors import parse_error_body
+from tests.fixtures import raw
 
 
 class FakeTime:
@@ -81,14 +82,20 @@ def test_history_paths():
     assert not is_history_path("/api/v1/depth")
 
 
-def test_error_body_json_and_plain_text():
-    assert parse_error_body(b'{"code":"INVALID_CLIENT_REQUEST","message":"Invalid market symbol"}') == (
-        "INVALID_CLIENT_REQUEST",
-        "Invalid market symbol",
-    )
-    text = b'failed to parse parameter `limit`: failed to parse "DepthLimit": Expect a valid enumeration value.'
-    assert parse_error_body(text) == (None, text.decode())
-    assert parse_error_body(b"not found") == (None, "not found")
+@pytest.mark.parametrize("name, code, message", [
+    ("rest_error__invalid_market_symbol.json", "INVALID_CLIENT_REQUEST", "Invalid market symbol"),
+    ("rest_error__symbol_not_found.json", "INVALID_CLIENT_REQUEST", "Symbol not found"),
+    ("rest_error__closed_market_not_found.json", "RESOURCE_NOT_FOUND", "Not Found"),
+    ("rest_error__invalid_price.json", "INVALID_PRICE", "Price is too far from the last active price"),
+    ("rest_error__plain_text_bad_limit.txt", None,
+     'failed to parse parameter `limit`: failed to parse "DepthLimit": Expect a valid enumeration value.'),
+    ("rest_error__plain_text_unknown_path.txt", None, "not found"),
+])
+def test_error_bodies_json_and_plain_text(name, code, message):
+    assert parse_error_body(raw(name)) == (code, message)
+
+
+def test_error_body_other_shapes():
     assert parse_error_body(b"[1,2]") == (None, "[1,2]")
     assert parse_error_body(b"x" * 5000)[1] == "x" * 300
 
