@@ -79,7 +79,7 @@ def main():
     rng = random.Random(1)
     start_id = 1_000_000
     tracemalloc.start()
-    feed._book_for("BTC_USDC_PERP", "BTC-USDC-PERP").on_snapshot(snapshot(1000, start_id))
+    feed.book_channel.book_for("BTC_USDC_PERP", "BTC-USDC-PERP").on_snapshot(snapshot(1000, start_id))
     book_bytes = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
 
