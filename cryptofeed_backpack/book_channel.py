@@ -42,14 +42,14 @@ class L2BookMixin:
                 await self._emit_delta(book, msg, timestamp)
                 return
         if outcome is Outcome.GAP:
-            self.metrics.inc("book_gaps")
+            self.metrics.book_event(msg.symbol, "gaps")
             LOG.warning("%s: %s depth gap (next U=%d after u=%s): book dropped, resyncing from REST",
                         self.id, symbol, msg.first_id, "?" if book.last_id is None else book.last_id)
             self._emitted_top.pop(symbol, None)
         if outcome in (Outcome.BUFFERED, Outcome.GAP) and msg.symbol not in self._snapshot_tasks:
             self._snapshot_tasks[msg.symbol] = asyncio.create_task(self._resync(msg.symbol, symbol))
         elif outcome is Outcome.STALE:
-            self.metrics.inc("book_stale_deltas")
+            self.metrics.book_event(msg.symbol, "stale_deltas")
 
     async def _resync(self, exchange_symbol: str, symbol: str) -> None:
         """Fetch REST snapshots until one bridges the buffered deltas, then emit the whole book."""
@@ -61,18 +61,18 @@ class L2BookMixin:
                         "GET", "/api/v1/depth", params={"symbol": exchange_symbol, "limit": self.backpack_config.snapshot_limit})
                     snapshot = DEPTH_SNAPSHOT.decode(body)
                 except (BackpackError, msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    self.metrics.inc("book_snapshot_errors")
+                    self.metrics.book_event(exchange_symbol, "snapshot_errors")
                     LOG.warning("%s: %s snapshot failed: %s", self.id, symbol, exc)
                     await asyncio.sleep(SNAPSHOT_RETRY_S[min(attempt, len(SNAPSHOT_RETRY_S) - 1)])
                     continue
-                self.metrics.inc("book_snapshots")
+                self.metrics.book_event(exchange_symbol, "snapshots")
                 async with self._book_lock:
                     outcome = book.on_snapshot(snapshot)
                     if outcome is Outcome.SYNCED:
-                        self.metrics.set("book_last_snapshot_at", time.time())
+                        self.metrics.book_synced(exchange_symbol)
                         await self._emit_snapshot(book, snapshot, time.time())
                         return
-                self.metrics.inc("book_snapshot_retries")
+                self.metrics.book_event(exchange_symbol, "snapshot_retries")
                 await asyncio.sleep(SNAPSHOT_RETRY_S[min(attempt, len(SNAPSHOT_RETRY_S) - 1)])
         finally:
             if self._snapshot_tasks.get(exchange_symbol) is asyncio.current_task():

@@ -23,7 +23,7 @@ from . import parse, symbols as symbol_service
 from .book_sync import BookSync
 from .config import BackpackConfig
 from .errors import BackpackConfigError, BackpackStreamError
-from .metrics import Metrics
+from .observability.metrics import FeedMetrics as Metrics
 from .proxy import ws_proxy_argument
 from .rest_api import BackpackRestMixin
 from .book_channel import L2BookMixin
@@ -128,6 +128,7 @@ class BackpackFeed(L2BookMixin, PrivateChannelsMixin, Feed, BackpackRestMixin):
         self.last_connection_error = None
         self.clock_skew_ms: Optional[float] = None
         self._by_kind = self._streams_by_kind()
+        self.metrics.expect_streams(self.public_streams() + self.liquidation_streams())
         self._handlers = {
             "trade": self._on_trade,
             "depth": self._on_depth,
@@ -343,9 +344,10 @@ class BackpackFeed(L2BookMixin, PrivateChannelsMixin, Feed, BackpackRestMixin):
         await super().shutdown()
 
     def health(self):
-        from .health import health_report
+        """The feed's ``HealthReport`` (status, live, ready, reasons): docs/operations.md."""
+        from .observability.sources import native_health
 
-        return health_report(self)
+        return native_health(self)
 
     def metrics_snapshot(self) -> dict:
         snap = self.metrics.snapshot()

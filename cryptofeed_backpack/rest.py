@@ -32,7 +32,7 @@ from .errors import (
     BackpackServerError,
     CircuitOpenError,
 )
-from .metrics import Metrics
+from .observability.metrics import FeedMetrics as Metrics
 from .proxy import make_connector, rest_proxy_settings
 
 LOG = logging.getLogger("cryptofeed_backpack.rest")

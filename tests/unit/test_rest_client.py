@@ -23,7 +23,7 @@ from cryptofeed_backpack.errors import (
     BackpackServerError,
     CircuitOpenError,
 )
-from cryptofeed_backpack.metrics import Metrics
+from cryptofeed_backpack.observability import Metrics
 from cryptofeed_backpack.rest import BackpackRestClient
 
 SEED = bytes(range(1, 33))
