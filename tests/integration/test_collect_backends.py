@@ -1,0 +1,246 @@
+"""`collect` end to end: simulator -> BackpackFeed -> cryptofeed's backends -> real redis-server / PostgreSQL.
+
+Over a fixed run, every trade, book update, ticker, candle and funding record the callbacks saw must
+be in the backend, equal, with the trade id and the book sequence number that make gaps and
+duplicates detectable.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime, timezone
+from decimal import Decimal
+from importlib import resources
+
+import aiohttp
+import pytest
+from cryptofeed.defines import CANDLES, FUNDING, L2_BOOK, TICKER, TRADES
+
+from cryptofeed_backpack.collect import Collector, CollectSettings
+from cryptofeed_backpack.simulator import BackpackSimulator
+from tests.integration.backend_servers import postgres_server, redis_server  # noqa: F401  (fixtures)
+from tests.integration.feed_harness import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CHANNELS = [TRADES, L2_BOOK, TICKER, CANDLES, FUNDING]
+MARKETS = ["BTC_USDC_PERP", "SOL_USDC"]
+# how much the run must have seen before it stops: enough of every channel to mean something
+ENOUGH = {TRADES: 30, L2_BOOK: 30, TICKER: 10, CANDLES: 4, FUNDING: 3}
+
+
+class Seen:
+    """What the feed's callbacks received, as the cryptofeed objects' own dicts (exact decimals)."""
+
+    def __init__(self):
+        self.items = defaultdict(list)
+
+    def callbacks(self):
+        def make(channel):
+            async def cb(obj, receipt):
+                if channel == L2_BOOK:
+                    record = obj.to_dict(delta=obj.delta is not None, numeric_type=str)
+                    if obj.delta is None:
+                        del record["delta"]  # a snapshot
+                    record["sequence_number"] = obj.sequence_number
+                else:
+                    record = obj.to_dict(numeric_type=str)
+                record["receipt_timestamp"] = receipt
+                self.items[channel].append(record)
+            return [cb]
+        return {c: make(c) for c in CHANNELS}
+
+    def enough(self) -> bool:
+        return all(len(self.items[c]) >= n for c, n in ENOUGH.items())
+
+
+def collect_config(sim, backend: dict) -> dict:
+    return {
+        "log": {"disabled": True},
+        "backpack": {"rest_url": sim.rest_url, "ws_url": sim.ws_url, "ca_file": sim.ca_file},
+        "collect": {
+            "symbols": ["BTC-USDC-PERP", "SOL_USDC"],  # both symbol forms are accepted
+            "channels": CHANNELS,
+            "candle_interval": "1m",
+            "candle_closed_only": False,  # every update of the open candle, so a short run sees several
+            # no periodic extra snapshots, so the backend holds exactly what callbacks saw
+            "backends": [{**backend, "book": {"snapshot_interval": 10**9}}],
+            "metrics": {"host": "127.0.0.1", "port": 0},
+        },
+    }
+
+
+async def run_collector(sim, backend: dict) -> tuple[Seen, str]:
+    config = collect_config(sim, backend)
+    seen = Seen()
+    collector = Collector(config, CollectSettings.parse(config["collect"]), extra_callbacks=seen.callbacks())
+    await collector.start()
+    try:
+        assert await wait_until(seen.enough, timeout=60)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(collector.server.url + "/metrics") as resp:
+                metrics = await resp.text()
+    finally:
+        await collector.stop()
+    return seen, metrics
+
+
+def utc(ts):
+    # the writer's conversion of a float timestamp to a naive UTC TIMESTAMP
+    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None)
+
+
+def book_payload(record):
+    return {"delta": record["delta"]} if "delta" in record else {"snapshot": record["book"]}
+
+
+def jsonable(value):
+    return json.loads(json.dumps(value))  # tuples -> lists, as any JSON store returns them
+
+
+# ---- Redis ----------------------------------------------------------------------------------------
+
+def redis_value(value):
+    if value is None:
+        return "None"  # cryptofeed's Redis backends write None as the string None
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+async def test_collect_into_redis_streams_keeps_every_record(clean_symbols, redis_server):
+    import redis.asyncio as aioredis
+
+    async with BackpackSimulator(symbols=MARKETS, seed=11, rate=150) as sim:
+        seen, metrics = await run_collector(sim, {"type": "redis_stream", "host": "127.0.0.1", "port": redis_server.port})
+
+    client = aioredis.Redis(host="127.0.0.1", port=redis_server.port, decode_responses=True)
+    try:
+        stored = {}
+        for key in await client.keys("*"):
+            stored[key] = [fields for _, fields in await client.xrange(key)]
+    finally:
+        await client.aclose()
+
+    keys = {TRADES: "trades", L2_BOOK: "book", TICKER: "ticker", CANDLES: "candles", FUNDING: "funding"}
+    for channel in CHANNELS:
+        expected_by_key = defaultdict(list)
+        for record in seen.items[channel]:
+            expected_by_key[f"{keys[channel]}-{record['exchange']}-{record['symbol']}"].append(record)
+        for key, expected in expected_by_key.items():
+            got = stored.get(key, [])
+            assert len(got) == len(expected), (channel, key)
+            for want, have in zip(expected, got):
+                want, have = dict(want), dict(have)
+                if channel == L2_BOOK:
+                    field = "delta" if "delta" in want else "book"
+                    assert json.loads(have.pop(field)) == jsonable(want.pop(field))
+                    assert int(have.pop("sequence_number")) == want.pop("sequence_number")
+                want = {k: redis_value(v) for k, v in want.items()}
+                if channel == CANDLES:
+                    want["closed"] = str(want["closed"])
+                assert have == want, (channel, key)
+    # trades carry their id, books their sequence number: consecutive, so a consumer sees any gap
+    for symbol in ("BTC-USDC-PERP", "SOL-USDC"):
+        ids = [int(f["id"]) for f in stored[f"trades-BACKPACK-{symbol}"]]
+        assert ids == list(range(ids[0], ids[0] + len(ids)))
+        seqs = [int(f["sequence_number"]) for f in stored[f"book-BACKPACK-{symbol}"]]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert 'backpack_ws_frames_total{channel="trade",exchange="BACKPACK",feed="native",symbol="SOL_USDC"}' in metrics
+
+
+# ---- PostgreSQL -------------------------------------------------------------------------------------
+
+async def apply_schema(server):
+    import asyncpg
+
+    conn = await asyncpg.connect(**server.dsn())
+    try:
+        await conn.execute(resources.files("cryptofeed_backpack").joinpath("schema/postgres.sql").read_text())
+    finally:
+        await conn.close()
+
+
+def expected_rows(channel, records):
+    rows = []
+    for r in records:
+        head = (utc(r["timestamp"]), utc(r["receipt_timestamp"]), r["exchange"], r["symbol"])
+        if channel == TRADES:
+            rows.append(head + (r["side"], Decimal(r["amount"]), Decimal(r["price"]), r["id"], r["type"]))
+        elif channel == TICKER:
+            rows.append(head + (Decimal(r["bid"]), Decimal(r["ask"])))
+        elif channel == CANDLES:
+            rows.append(head + (utc(r["start"]), utc(r["stop"]), r["interval"], r["trades"], *(Decimal(r[k]) for k in
+                        ("open", "close", "high", "low", "volume")), r["closed"]))
+        elif channel == FUNDING:
+            rows.append(head + (Decimal(r["mark_price"]), Decimal(r["rate"]), utc(r["next_funding_time"]), None))
+        elif channel == L2_BOOK:
+            rows.append(head + (r["sequence_number"], "delta" if "delta" in r else "snapshot", jsonable(book_payload(r))))
+    return rows
+
+
+QUERIES = {
+    TRADES: "SELECT timestamp, receipt_timestamp, exchange, symbol, side, amount, price, id, type FROM trades",
+    TICKER: "SELECT timestamp, receipt_timestamp, exchange, symbol, bid, ask FROM ticker",
+    CANDLES: "SELECT timestamp, receipt_timestamp, exchange, symbol, start, stop, interval, trades, open, close, high, low,"
+             " volume, closed FROM candles",
+    FUNDING: "SELECT timestamp, receipt_timestamp, exchange, symbol, mark_price, rate, next_funding_time, predicted_rate FROM funding",
+    L2_BOOK: "SELECT timestamp, receipt_timestamp, exchange, symbol, sequence_number, kind, data FROM book",
+}
+
+
+async def stored_rows(server):
+    import asyncpg
+
+    conn = await asyncpg.connect(**server.dsn())
+    try:
+        result = {}
+        for channel, query in QUERIES.items():
+            rows = [tuple(r) for r in await conn.fetch(query)]
+            if channel == L2_BOOK:
+                rows = [r[:-1] + (json.loads(r[-1]),) for r in rows]
+            result[channel] = rows
+        return result
+    finally:
+        await conn.close()
+
+
+def canonical(rows):
+    return sorted(json.dumps(r, default=str, sort_keys=True) for r in rows)
+
+
+async def test_collect_into_postgres_keeps_every_record_of_every_channel(clean_symbols, postgres_server):
+    await apply_schema(postgres_server)
+    backend = {"type": "postgres", **{k: v for k, v in postgres_server.dsn().items() if k != "database"},
+               "db": postgres_server.db}
+    async with BackpackSimulator(symbols=MARKETS, seed=12, rate=150) as sim:
+        seen, _ = await run_collector(sim, backend)
+    stored = await stored_rows(postgres_server)
+    for channel in CHANNELS:
+        assert canonical(stored[channel]) == canonical(expected_rows(channel, seen.items[channel])), channel
+    assert all(row[-1] is None for row in stored[FUNDING])  # Backpack has no predicted rate: NULL, not a dead writer
+
+
+async def test_two_redundant_collectors_into_one_postgres_store_each_record_once(clean_symbols, postgres_server):
+    await apply_schema(postgres_server)
+    backend = {"type": "postgres", "host": "127.0.0.1", "port": postgres_server.port, "user": postgres_server.user,
+               "db": postgres_server.db}
+    async with BackpackSimulator(symbols=["SOL_USDC"], seed=13, rate=100) as sim:
+        configs = [collect_config(sim, backend) for _ in range(2)]
+        for config in configs:
+            config["collect"].update(symbols=["SOL-USDC"], channels=[TRADES, L2_BOOK])
+        seen = [Seen(), Seen()]
+        collectors = [Collector(c, CollectSettings.parse(c["collect"]), extra_callbacks=s.callbacks()) for c, s in zip(configs, seen)]
+        for collector in collectors:
+            await collector.start()
+        try:
+            assert await wait_until(lambda: all(len(s.items[TRADES]) >= 20 for s in seen), timeout=60)
+        finally:
+            for collector in collectors:
+                await collector.stop()
+    stored = await stored_rows(postgres_server)
+    # both saw the same trades (same ids); the table holds the union once, keyed by (exchange, symbol, id)
+    ids = [{r["id"] for r in s.items[TRADES]} for s in seen]
+    assert ids[0] & ids[1]
+    assert sorted(r[7] for r in stored[TRADES]) == sorted(ids[0] | ids[1])
+    deltas = [{r["sequence_number"] for r in s.items[L2_BOOK] if "delta" in r} for s in seen]
+    stored_deltas = [r[4] for r in stored[L2_BOOK] if r[5] == "delta"]
+    assert len(stored_deltas) == len(set(stored_deltas)) == len(deltas[0] | deltas[1])
