@@ -57,7 +57,7 @@ class Seen:
 def collect_config(sim, backend: dict) -> dict:
     return {
         "log": {"disabled": True},
-        "backpack": {"rest_url": sim.rest_url, "ws_url": sim.ws_url, "ca_file": sim.ca_file},
+        "backpack": {"rest_url": sim.rest_url, "ws_url": sim.ws_url, "ca_file": str(sim.ca_file)},
         "collect": {
             "symbols": ["BTC-USDC-PERP", "SOL_USDC"],  # both symbol forms are accepted
             "channels": CHANNELS,
@@ -244,3 +244,94 @@ async def test_two_redundant_collectors_into_one_postgres_store_each_record_once
     deltas = [{r["sequence_number"] for r in s.items[L2_BOOK] if "delta" in r} for s in seen]
     stored_deltas = [r[4] for r in stored[L2_BOOK] if r[5] == "delta"]
     assert len(stored_deltas) == len(set(stored_deltas)) == len(deltas[0] | deltas[1])
+
+
+# ---- the command line -----------------------------------------------------------------------------
+
+async def poll_http(url: str, bound_s: float = 30.0):
+    """GET url until it answers 200 (the process is starting); returns the last (status, text)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + bound_s
+    last = (None, "")
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(url) as resp:
+                    last = (resp.status, await resp.text())
+                    if resp.status == 200:
+                        return last
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    return last
+
+
+async def test_collect_command_runs_a_config_file_into_redis_with_probes(clean_symbols, redis_server, tmp_path):
+    import asyncio
+    import sys
+
+    import redis.asyncio as aioredis
+    import yaml
+
+    from tests.integration.backend_servers import free_port
+
+    async with BackpackSimulator(symbols=["SOL_USDC"], seed=14, rate=100) as sim:
+        config = collect_config(sim, {"type": "redis_stream", "host": "127.0.0.1", "port": redis_server.port})
+        config["log"] = {"filename": str(tmp_path / "collect.log"), "level": "WARNING"}
+        config["collect"].update(symbols=["SOL-USDC"], channels=[TRADES, L2_BOOK])
+        del config["collect"]["metrics"]  # the port comes from the command line
+        path = tmp_path / "collect.yaml"
+        path.write_text(yaml.safe_dump(config))
+        port = free_port()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cryptofeed_backpack.cli", "collect", str(path), "--duration", "8",
+            "--metrics-port", str(port), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            ready = await poll_http(f"http://127.0.0.1:{port}/health/ready")
+            metrics = await poll_http(f"http://127.0.0.1:{port}/metrics")
+            out, err = await proc.communicate()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert ready[0] == 200 and '"ready": true' in ready[1]
+    assert 'backpack_book_events_total{event="snapshots",exchange="BACKPACK",feed="native",symbol="SOL_USDC"} 1.0' in metrics[1]
+    client = aioredis.Redis(host="127.0.0.1", port=redis_server.port, decode_responses=True)
+    try:
+        trades = await client.xrange("trades-BACKPACK-SOL-USDC")
+        books = await client.xrange("book-BACKPACK-SOL-USDC")
+    finally:
+        await client.aclose()
+    assert trades and all(fields["id"] for _, fields in trades)
+    assert books and all(int(fields["sequence_number"]) > 0 for _, fields in books)
+
+
+async def test_stream_command_serves_metrics_on_its_port(clean_symbols):
+    import asyncio
+    import signal
+    import sys
+
+    from tests.integration.backend_servers import free_port
+
+    async with BackpackSimulator(symbols=["SOL_USDC"], seed=15, rate=100) as sim:
+        port = free_port()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cryptofeed_backpack.cli", "stream", "--symbols", "SOL-USDC", "--channels", "trades",
+            "--rest-url", sim.rest_url, "--ws-url", sim.ws_url, "--ca-file", str(sim.ca_file), "--metrics-port", str(port),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        try:
+            ready = await poll_http(f"http://127.0.0.1:{port}/health/ready")
+            _, metrics = await poll_http(f"http://127.0.0.1:{port}/metrics")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(proc.wait(), 15)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+    assert ready[0] == 200
+    frames = [line for line in metrics.splitlines() if line.startswith("backpack_ws_frames_total{") and 'channel="trade"' in line]
+    assert frames and float(frames[0].rsplit(" ", 1)[1]) > 0
