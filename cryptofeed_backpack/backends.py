@@ -3,7 +3,7 @@
 Every record must carry what a consumer needs to detect gaps and deduplicate. Trades already carry
 their id. Books do not: cryptofeed 2.5's ``OrderBook.to_dict`` leaves out ``sequence_number``, so
 the Backpack update id ``u`` reached no backend. ``SequencedBook`` puts it back into every book
-record (snapshot and delta) of every backend kind.
+record (snapshot and delta) of every backend kind, with the number of the record before it.
 
 Postgres needs more (cryptofeed 2.5's ``cryptofeed.backends.postgres``):
 - ``FundingPostgres.format`` writes ``predicted_rate`` unquoted, so a Backpack funding record
@@ -42,17 +42,26 @@ CHANNELS = tuple(_STEMS)
 
 
 class SequencedBook:
-    """Mixin for a cryptofeed book backend: adds ``sequence_number`` (Backpack's ``u``) to each record.
+    """Mixin for a cryptofeed book backend: each record gets ``sequence_number`` (Backpack's ``u``;
+    a snapshot: its ``lastUpdateId``) and ``prev_sequence_number``, the number of the record this
+    backend wrote before it for the same symbol (None for the first).
 
-    cryptofeed awaits a backend's ``__call__`` once per book update, and the record is written within
-    that call, so the number stored here belongs to the record being written."""
+    The feed emits a delta only when it continues the book (``U == previous u + 1``) and starts
+    again from a snapshot after any break, so a consumer that finds no record numbered
+    ``prev_sequence_number`` before a delta has lost records on the way (docs/collect.md).
+    cryptofeed awaits a backend's ``__call__`` once per book update and the record is queued within
+    that call, so the numbers stored here belong to the record being written."""
 
     async def __call__(self, book, receipt_timestamp: float):
-        self._sequence_number = book.sequence_number
+        last = self.__dict__.setdefault("_last_sequence", {})
+        self._numbers = (book.sequence_number, last.get(book.symbol))
         await super().__call__(book, receipt_timestamp)
+        last[book.symbol] = book.sequence_number
 
     async def write(self, data):
-        data["sequence_number"] = self._sequence_number if self._sequence_number is not None else self.none_to
+        seq, prev = self._numbers
+        data["sequence_number"] = seq if seq is not None else self.none_to
+        data["prev_sequence_number"] = prev if prev is not None else self.none_to
         await super().write(data)
 
 
@@ -97,8 +106,9 @@ POSTGRES_COLUMNS: dict[str, tuple[tuple[str, ...], Callable[[dict], tuple]]] = {
                     lambda d: (d["open_interest"],)),
     LIQUIDATIONS: (("timestamp", "receipt_timestamp", "exchange", "symbol", "side", "quantity", "price", "id", "status"),
                    lambda d: (d["side"], d["quantity"], d["price"], d["id"], d["status"])),
-    L2_BOOK: (("timestamp", "receipt_timestamp", "exchange", "symbol", "sequence_number", "kind", "data"),
-              lambda d: (d.get("sequence_number"), "delta" if "delta" in d else "snapshot",
+    L2_BOOK: (("timestamp", "receipt_timestamp", "exchange", "symbol", "sequence_number", "prev_sequence_number", "kind",
+               "data"),
+              lambda d: (d.get("sequence_number"), d.get("prev_sequence_number"), "delta" if "delta" in d else "snapshot",
                          {"delta": d["delta"]} if "delta" in d else {"snapshot": d["book"]})),
 }
 

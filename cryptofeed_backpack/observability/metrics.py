@@ -19,7 +19,7 @@ import time
 from collections import deque
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily
 
 from ..config import DEPTH_WINDOWS
@@ -283,6 +283,10 @@ class FeedMetrics:
         family, labels = legacy_series(name, LEGACY_GAUGES)
         self._used_gauges.add(name)
         self._labelled(family, labels).set(value)
+
+    def prometheus(self) -> str:
+        """This feed alone in Prometheus text format (the endpoint serves every feed together)."""
+        return generate_latest(self.registry).decode()
 
     def snapshot(self) -> dict[str, Any]:
         return {

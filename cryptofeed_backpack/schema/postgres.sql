@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS book (
     exchange TEXT NOT NULL,
     symbol TEXT NOT NULL,
     sequence_number BIGINT,      -- Backpack update id `u` (a snapshot: its lastUpdateId)
+    prev_sequence_number BIGINT, -- sequence_number of the record before it for this symbol: no such row = a loss
     kind TEXT NOT NULL,          -- 'snapshot' or 'delta'
     data JSONB NOT NULL,         -- {"snapshot": {"bid": {price: size}, "ask": {...}}} or {"delta": {"bid": [[price, size]], ...}}
     UNIQUE NULLS NOT DISTINCT (exchange, symbol, sequence_number, kind)

@@ -34,6 +34,7 @@ class Seen:
 
     def __init__(self):
         self.items = defaultdict(list)
+        self.last_sequence = {}
 
     def callbacks(self):
         def make(channel):
@@ -43,6 +44,8 @@ class Seen:
                     if obj.delta is None:
                         del record["delta"]  # a snapshot
                     record["sequence_number"] = obj.sequence_number
+                    record["prev_sequence_number"] = self.last_sequence.get(obj.symbol)
+                    self.last_sequence[obj.symbol] = obj.sequence_number
                 else:
                     record = obj.to_dict(numeric_type=str)
                 record["receipt_timestamp"] = receipt
@@ -133,7 +136,6 @@ async def test_collect_into_redis_streams_keeps_every_record(clean_symbols, redi
                 if channel == L2_BOOK:
                     field = "delta" if "delta" in want else "book"
                     assert json.loads(have.pop(field)) == jsonable(want.pop(field))
-                    assert int(have.pop("sequence_number")) == want.pop("sequence_number")
                 want = {k: redis_value(v) for k, v in want.items()}
                 if channel == CANDLES:
                     want["closed"] = str(want["closed"])
@@ -142,7 +144,10 @@ async def test_collect_into_redis_streams_keeps_every_record(clean_symbols, redi
     for symbol in ("BTC-USDC-PERP", "SOL-USDC"):
         ids = [int(f["id"]) for f in stored[f"trades-BACKPACK-{symbol}"]]
         assert ids == list(range(ids[0], ids[0] + len(ids)))
-        seqs = [int(f["sequence_number"]) for f in stored[f"book-BACKPACK-{symbol}"]]
+        book = stored[f"book-BACKPACK-{symbol}"]
+        assert "book" in book[0] and book[0]["prev_sequence_number"] == "None"  # starts from a snapshot
+        assert all(rec["prev_sequence_number"] == before["sequence_number"] for before, rec in zip(book, book[1:]))
+        seqs = [int(f["sequence_number"]) for f in book]
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     assert 'backpack_ws_frames_total{channel="trade",exchange="BACKPACK",feed="native",symbol="SOL_USDC"}' in metrics
 
@@ -173,7 +178,8 @@ def expected_rows(channel, records):
         elif channel == FUNDING:
             rows.append(head + (Decimal(r["mark_price"]), Decimal(r["rate"]), utc(r["next_funding_time"]), None))
         elif channel == L2_BOOK:
-            rows.append(head + (r["sequence_number"], "delta" if "delta" in r else "snapshot", jsonable(book_payload(r))))
+            rows.append(head + (r["sequence_number"], r["prev_sequence_number"], "delta" if "delta" in r else "snapshot",
+                                jsonable(book_payload(r))))
     return rows
 
 
@@ -183,7 +189,7 @@ QUERIES = {
     CANDLES: "SELECT timestamp, receipt_timestamp, exchange, symbol, start, stop, interval, trades, open, close, high, low,"
              " volume, closed FROM candles",
     FUNDING: "SELECT timestamp, receipt_timestamp, exchange, symbol, mark_price, rate, next_funding_time, predicted_rate FROM funding",
-    L2_BOOK: "SELECT timestamp, receipt_timestamp, exchange, symbol, sequence_number, kind, data FROM book",
+    L2_BOOK: "SELECT timestamp, receipt_timestamp, exchange, symbol, sequence_number, prev_sequence_number, kind, data FROM book",
 }
 
 
@@ -242,7 +248,7 @@ async def test_two_redundant_collectors_into_one_postgres_store_each_record_once
     assert ids[0] & ids[1]
     assert sorted(r[7] for r in stored[TRADES]) == sorted(ids[0] | ids[1])
     deltas = [{r["sequence_number"] for r in s.items[L2_BOOK] if "delta" in r} for s in seen]
-    stored_deltas = [r[4] for r in stored[L2_BOOK] if r[5] == "delta"]
+    stored_deltas = [r[4] for r in stored[L2_BOOK] if r[6] == "delta"]
     assert len(stored_deltas) == len(set(stored_deltas)) == len(deltas[0] | deltas[1])
 
 
@@ -324,7 +330,11 @@ async def test_stream_command_serves_metrics_on_its_port(clean_symbols):
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         try:
             ready = await poll_http(f"http://127.0.0.1:{port}/health/ready")
-            _, metrics = await poll_http(f"http://127.0.0.1:{port}/metrics")
+            # ready means subscribed: the first trade frame may come a moment later
+            metrics, deadline = "", asyncio.get_running_loop().time() + 30
+            while asyncio.get_running_loop().time() < deadline and trade_frames(metrics) == 0:
+                _, metrics = await poll_http(f"http://127.0.0.1:{port}/metrics")
+                await asyncio.sleep(0.1)
         finally:
             proc.send_signal(signal.SIGINT)
             try:
@@ -333,5 +343,39 @@ async def test_stream_command_serves_metrics_on_its_port(clean_symbols):
                 proc.kill()
                 await proc.wait()
     assert ready[0] == 200
-    frames = [line for line in metrics.splitlines() if line.startswith("backpack_ws_frames_total{") and 'channel="trade"' in line]
-    assert frames and float(frames[0].rsplit(" ", 1)[1]) > 0
+    assert trade_frames(metrics) > 0
+
+
+def trade_frames(metrics: str) -> float:
+    lines = [line for line in metrics.splitlines() if line.startswith("backpack_ws_frames_total{") and 'channel="trade"' in line]
+    return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
+
+
+async def test_the_shipped_example_config_collects_into_redis(clean_symbols, redis_server):
+    from pathlib import Path
+
+    from cryptofeed_backpack.collect import load_config
+
+    config = load_config(Path(__file__).resolve().parents[2] / "examples" / "collect.yaml")
+    async with BackpackSimulator(symbols=MARKETS, seed=16, rate=100) as sim:
+        # only what differs on a test machine: the simulator's endpoints, the server's port, no log file
+        config["backpack"].update(rest_url=sim.rest_url, ws_url=sim.ws_url, ca_file=str(sim.ca_file))
+        config["collect"]["backends"][0]["port"] = redis_server.port
+        config["collect"]["metrics"]["port"] = 0
+        config["log"] = {"disabled": True}
+        seen = Seen()
+        collector = Collector(config, CollectSettings.parse(config["collect"]), extra_callbacks=seen.callbacks())
+        await collector.start()
+        try:
+            assert await wait_until(lambda: len(seen.items[TRADES]) >= 10 and len(seen.items[FUNDING]) >= 1, timeout=60)
+        finally:
+            await collector.stop()
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis(host="127.0.0.1", port=redis_server.port, decode_responses=True)
+    try:
+        stored = {c: sum([await client.xlen(f"{k}-BACKPACK-{s}") for s in ("BTC-USDC-PERP", "SOL-USDC")])
+                  for c, k in ((TRADES, "trades"), (L2_BOOK, "book"), (FUNDING, "funding"))}
+    finally:
+        await client.aclose()
+    assert stored == {c: len(seen.items[c]) for c in stored} and stored[TRADES] >= 10

@@ -94,8 +94,10 @@ def test_book_records_carry_the_sequence_number():
         return [backend.queue.get_nowait() for _ in range(backend.queue.qsize())]
 
     snapshot, delta = asyncio.run(write_one())
-    assert snapshot["sequence_number"] == 1234 and snapshot["book"]["bid"] == {"10.5": "2"}
-    assert delta["sequence_number"] == 1235 and delta["delta"]["bid"] == [("10.5", "0")]
+    assert snapshot["sequence_number"] == 1234 and snapshot["prev_sequence_number"] is None
+    assert snapshot["book"]["bid"] == {"10.5": "2"}
+    assert delta["sequence_number"] == 1235 and delta["prev_sequence_number"] == 1234
+    assert delta["delta"]["bid"] == [("10.5", "0")]
 
 
 def test_postgres_funding_row_without_predicted_rate_is_null_not_a_dead_writer():
