@@ -25,6 +25,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
 from .health import DEGRADED, OK
+from .metrics import without_created
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -39,7 +40,7 @@ class _MergedRegistry:
     def collect(self) -> Iterable[Metric]:
         merged: dict[str, Metric] = {}
         for name, feed in self.feeds.items():
-            for family in feed.metrics.registry.collect():
+            for family in without_created(feed.metrics.registry.collect()):
                 target = merged.get(family.name)
                 if target is None:
                     target = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)

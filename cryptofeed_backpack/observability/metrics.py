@@ -19,7 +19,7 @@ import time
 from collections import deque
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily
 
 from ..config import DEPTH_WINDOWS
@@ -35,9 +35,6 @@ BOOK_EVENTS = ("gaps", "stale_deltas", "snapshots", "snapshot_errors", "snapshot
 RECENT_HORIZON_S = 600.0
 RECENT_MAX_EVENTS = 10_000
 FRAMES = ("backpack_ws_frames", "Data frames received, by stream channel and symbol")
-
-# The `*_created` companion series double the exposition and nobody alerts on them.
-disable_created_metrics()
 
 
 class _Family:
@@ -98,6 +95,24 @@ def stream_labels(stream: str) -> tuple[str, str]:
         sub, _, symbol = rest.partition(".")
         return f"account.{sub}", symbol
     return kind, rest
+
+
+def without_created(families):
+    """The families minus prometheus_client's ``*_created`` companion series of counters: they double
+    the exposition and nobody alerts on them (filtered here rather than by prometheus_client's
+    process-wide switch, which would change the user's own metrics too)."""
+    for family in families:
+        if family.type == "counter":
+            family.samples = [s for s in family.samples if not s.name.endswith("_created")]
+        yield family
+
+
+class _WithoutCreated:
+    def __init__(self, registry: CollectorRegistry):
+        self.registry = registry
+
+    def collect(self):
+        return without_created(self.registry.collect())
 
 
 class _FrameCounts:
@@ -286,7 +301,7 @@ class FeedMetrics:
 
     def prometheus(self) -> str:
         """This feed alone in Prometheus text format (the endpoint serves every feed together)."""
-        return generate_latest(self.registry).decode()
+        return generate_latest(_WithoutCreated(self.registry)).decode()
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -60,6 +60,7 @@ async def test_health_is_not_ok_before_any_connection(clean_symbols):
     assert value(values, "backpack_book_events_total", exchange="BACKPACK", symbol=SYM, event="gaps", feed="native") == 0
     assert value(values, "backpack_ws_error_frames_total", exchange="BACKPACK", code="4006", feed="native") == 0
     assert all(helps[name] for name in helps)
+    assert not any(name.endswith("_created") for name, _ in values)
 
 
 async def test_live_feed_metrics_equal_what_callbacks_saw_and_probes_follow_the_feed(clean_symbols):

@@ -1,6 +1,5 @@
 """FeedMetrics (names, labels, legacy mapping) and the pure health judgement."""
 import pytest
-from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cryptofeed_backpack.observability.health import (BookState, FeedState, HealthThresholds, StreamState, evaluate,
@@ -24,7 +23,7 @@ def test_stream_labels(stream, labels):
 
 def exposition(metrics):
     return {(s.name, frozenset(s.labels.items())): s.value
-            for f in text_string_to_metric_families(generate_latest(metrics.registry).decode()) for s in f.samples}
+            for f in text_string_to_metric_families(metrics.prometheus()) for s in f.samples}
 
 
 def test_expected_series_exist_at_zero_and_every_family_has_help():
@@ -34,7 +33,7 @@ def test_expected_series_exist_at_zero_and_every_family_has_help():
     assert values[("backpack_ws_frames_total", frozenset({"exchange": "BACKPACK", "channel": "trade", "symbol": "SOL_USDC"}.items()))] == 0
     assert values[("backpack_book_events_total", frozenset({"exchange": "BACKPACK", "symbol": "SOL_USDC", "event": "gaps"}.items()))] == 0
     assert values[("backpack_dropped_frames_total", frozenset({"exchange": "BACKPACK", "reason": "unknown_symbol"}.items()))] == 0
-    text = generate_latest(m.registry).decode()
+    text = m.prometheus()
     families = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")]
     helps = [line.split()[2] for line in text.splitlines() if line.startswith("# HELP")]
     assert families == helps and all(name.startswith("backpack_") for name in families)
