@@ -379,3 +379,41 @@ async def test_the_shipped_example_config_collects_into_redis(clean_symbols, red
     finally:
         await client.aclose()
     assert stored == {c: len(seen.items[c]) for c in stored} and stored[TRADES] >= 10
+
+
+# ---- TCP socket (cryptofeed.backends.socket) --------------------------------------------------------
+
+async def test_collect_into_a_tcp_socket_keeps_every_record(clean_symbols):
+    import asyncio
+
+    received = defaultdict(list)  # cryptofeed's key (trades, book, ...) -> records
+    clients = []
+
+    async def on_client(reader, writer):
+        clients.append(writer)
+        decoder, buffer = json.JSONDecoder(), ""
+        while chunk := await reader.read(65536):
+            buffer += chunk.decode()
+            while buffer:
+                try:
+                    message, end = decoder.raw_decode(buffer)
+                except json.JSONDecodeError:
+                    break  # the rest of this object is still on its way
+                received[message["type"]].append(message["data"])
+                buffer = buffer[end:]
+
+    server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with BackpackSimulator(symbols=MARKETS, seed=17, rate=150) as sim:
+            seen, _ = await run_collector(sim, {"type": "socket", "addr": "tcp://127.0.0.1", "port": port})
+        keys = {TRADES: "trades", L2_BOOK: "book", TICKER: "ticker", CANDLES: "candles", FUNDING: "funding"}
+        assert await wait_until(lambda: all(len(received[keys[c]]) >= len(seen.items[c]) for c in CHANNELS), timeout=30)
+    finally:
+        server.close()
+        for writer in clients:  # cryptofeed's socket writers never close their end
+            writer.close()
+        await server.wait_closed()
+    for channel in CHANNELS:
+        assert received[keys[channel]] == jsonable(seen.items[channel]), channel
+    assert all(r["sequence_number"] for r in received["book"])
