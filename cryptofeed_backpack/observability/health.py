@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 STARTING, OK, DEGRADED, DOWN = "starting", "ok", "degraded", "down"
-# Backpack sends no acknowledgement for SUBSCRIBE (docs/protocol): a stream is "acknowledged" once its
+# Backpack sends no acknowledgement for SUBSCRIBE (its API docs, Streams): a stream is "acknowledged" once its
 # SUBSCRIBE went out on the open connection without an error reply, "delivering" when frames arrive.
 PENDING, ACKNOWLEDGED, DELIVERING, SILENT = "pending", "acknowledged", "delivering", "silent"
 # Streams that are legitimately quiet for long stretches: reported, never a reason to degrade.
