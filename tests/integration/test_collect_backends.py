@@ -14,7 +14,7 @@ from importlib import resources
 
 import aiohttp
 import pytest
-from cryptofeed.defines import CANDLES, FUNDING, L2_BOOK, TICKER, TRADES
+from cryptofeed.defines import CANDLES, FUNDING, L2_BOOK, LIQUIDATIONS, OPEN_INTEREST, TICKER, TRADES
 
 from cryptofeed_backpack.collect import Collector, CollectSettings
 from cryptofeed_backpack.simulator import BackpackSimulator
@@ -27,14 +27,18 @@ CHANNELS = [TRADES, L2_BOOK, TICKER, CANDLES, FUNDING]
 MARKETS = ["BTC_USDC_PERP", "SOL_USDC"]
 # how much the run must have seen before it stops: enough of every channel to mean something
 ENOUGH = {TRADES: 30, L2_BOOK: 30, TICKER: 10, CANDLES: 4, FUNDING: 3}
+# Postgres gets every channel collect writes; liquidations come when the engine makes one (no minimum)
+ALL_CHANNELS = CHANNELS + [OPEN_INTEREST, LIQUIDATIONS]
+ENOUGH_ALL = {**ENOUGH, OPEN_INTEREST: 2}
 
 
 class Seen:
     """What the feed's callbacks received, as the cryptofeed objects' own dicts (exact decimals)."""
 
-    def __init__(self):
+    def __init__(self, channels=CHANNELS, enough=ENOUGH):
         self.items = defaultdict(list)
         self.last_sequence = {}
+        self.channels, self.minimum = channels, enough
 
     def callbacks(self):
         def make(channel):
@@ -51,19 +55,19 @@ class Seen:
                 record["receipt_timestamp"] = receipt
                 self.items[channel].append(record)
             return [cb]
-        return {c: make(c) for c in CHANNELS}
+        return {c: make(c) for c in self.channels}
 
     def enough(self) -> bool:
-        return all(len(self.items[c]) >= n for c, n in ENOUGH.items())
+        return all(len(self.items[c]) >= n for c, n in self.minimum.items())
 
 
-def collect_config(sim, backend: dict) -> dict:
+def collect_config(sim, backend: dict, channels=CHANNELS) -> dict:
     return {
         "log": {"disabled": True},
         "backpack": {"rest_url": sim.rest_url, "ws_url": sim.ws_url, "ca_file": str(sim.ca_file)},
         "collect": {
             "symbols": ["BTC-USDC-PERP", "SOL_USDC"],  # both symbol forms are accepted
-            "channels": CHANNELS,
+            "channels": channels,
             "candle_interval": "1m",
             "candle_closed_only": False,  # every update of the open candle, so a short run sees several
             # no periodic extra snapshots, so the backend holds exactly what callbacks saw
@@ -73,9 +77,9 @@ def collect_config(sim, backend: dict) -> dict:
     }
 
 
-async def run_collector(sim, backend: dict) -> tuple[Seen, str]:
-    config = collect_config(sim, backend)
-    seen = Seen()
+async def run_collector(sim, backend: dict, channels=CHANNELS, enough=ENOUGH) -> tuple[Seen, str]:
+    config = collect_config(sim, backend, channels)
+    seen = Seen(channels, enough)
     collector = Collector(config, CollectSettings.parse(config["collect"]), extra_callbacks=seen.callbacks())
     await collector.start()
     try:
@@ -177,6 +181,10 @@ def expected_rows(channel, records):
                         ("open", "close", "high", "low", "volume")), r["closed"]))
         elif channel == FUNDING:
             rows.append(head + (Decimal(r["mark_price"]), Decimal(r["rate"]), utc(r["next_funding_time"]), None))
+        elif channel == OPEN_INTEREST:
+            rows.append(head + (Decimal(r["open_interest"]),))
+        elif channel == LIQUIDATIONS:
+            rows.append(head + (r["side"], Decimal(r["quantity"]), Decimal(r["price"]), r["id"], r["status"]))
         elif channel == L2_BOOK:
             rows.append(head + (r["sequence_number"], r["prev_sequence_number"], "delta" if "delta" in r else "snapshot",
                                 jsonable(book_payload(r))))
@@ -189,6 +197,8 @@ QUERIES = {
     CANDLES: "SELECT timestamp, receipt_timestamp, exchange, symbol, start, stop, interval, trades, open, close, high, low,"
              " volume, closed FROM candles",
     FUNDING: "SELECT timestamp, receipt_timestamp, exchange, symbol, mark_price, rate, next_funding_time, predicted_rate FROM funding",
+    OPEN_INTEREST: "SELECT timestamp, receipt_timestamp, exchange, symbol, open_interest FROM open_interest",
+    LIQUIDATIONS: "SELECT timestamp, receipt_timestamp, exchange, symbol, side, quantity, price, id, status FROM liquidations",
     L2_BOOK: "SELECT timestamp, receipt_timestamp, exchange, symbol, sequence_number, prev_sequence_number, kind, data FROM book",
 }
 
@@ -217,12 +227,13 @@ async def test_collect_into_postgres_keeps_every_record_of_every_channel(clean_s
     await apply_schema(postgres_server)
     backend = {"type": "postgres", **{k: v for k, v in postgres_server.dsn().items() if k != "database"},
                "db": postgres_server.db}
-    async with BackpackSimulator(symbols=MARKETS, seed=12, rate=150) as sim:
-        seen, _ = await run_collector(sim, backend)
+    async with BackpackSimulator(symbols=MARKETS, seed=12, rate=150, open_interest_interval=1.0) as sim:
+        seen, _ = await run_collector(sim, backend, ALL_CHANNELS, ENOUGH_ALL)
     stored = await stored_rows(postgres_server)
-    for channel in CHANNELS:
+    for channel in ALL_CHANNELS:
         assert canonical(stored[channel]) == canonical(expected_rows(channel, seen.items[channel])), channel
     assert all(row[-1] is None for row in stored[FUNDING])  # Backpack has no predicted rate: NULL, not a dead writer
+    assert any(row[-1] != row[-1].to_integral_value() for row in stored[OPEN_INTEREST])  # fractional, kept exact
 
 
 async def test_two_redundant_collectors_into_one_postgres_store_each_record_once(clean_symbols, postgres_server):
