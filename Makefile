@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages some tests need (real proxy servers); a no-op when already present.
+# Debian packages some tests need (real proxy, Redis and PostgreSQL servers); a no-op when already present.
 system-deps:
 	bash scripts/install-system-deps.sh
 

@@ -30,7 +30,8 @@ from .errors import (BackpackConfigError, BackpackConnectionError, BackpackError
 from .constants import CANDLE_INTERVALS, EXCHANGE_ID
 from .feed.config_split import requested_channels as _requested_channels, split_config as _split_config
 from .feed.core import _FEED_KWARGS
-from .metrics import Metrics
+from .observability.metrics import FeedMetrics as Metrics
+from .observability.sources import ccxt_health, ccxt_stream_names
 from .transport.policy import retry_delay
 from .transport.proxy import rest_proxy_route, websocket_proxy_route
 
@@ -99,6 +100,9 @@ def resolve_market(normalized: str, exchange_symbol: str, markets_by_id: Optiona
     return MarketRef(normalized, exchange_symbol, unified)
 
 
+# What translate_error() can return, pre-created on backpack_feed_errors_total{error}.
+TRANSLATED_ERRORS = ("BackpackRateLimitError", "BackpackRegionRestrictedError", "BackpackRestError",
+                     "BackpackServerError", "BackpackConnectionError")
 _HTTP_STATUS = re.compile(r"\b(4\d\d|5\d\d)\b")
 
 
@@ -228,7 +232,7 @@ class CcxtBackpackFeed(Feed):
         self.rest_only = rest_only
         self.rest_fallback_after = rest_fallback_after
         self.poll_interval_s = poll_interval_s
-        self.metrics = Metrics()
+        self.metrics = Metrics(feed="ccxt")
         self.exchange = make_exchange(bp, self.ccxt, self.ccxtpro)
         self._wanted = {channel: [s.normalized if isinstance(s, Symbol) else s for s in syms] for channel, syms in wanted.items()}
         self._tasks: list[asyncio.Task] = []
@@ -238,11 +242,15 @@ class CcxtBackpackFeed(Feed):
         self._last_trade_id: dict[str, int] = {}
         self._open_candle: dict[str, list] = {}
         self.last_error: Optional[BackpackError] = None
+        self._stream_names = ccxt_stream_names(self)
+        self.metrics.expect_streams(self._stream_names.values())
+        self.metrics.expect_errors(TRANSLATED_ERRORS)
 
     # ---- lifecycle --------------------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._running = True
+        self.metrics.subscribed()
         for channel, symbols in self._wanted.items():
             for normalized in symbols:
                 task = loop.create_task(self._supervise(channel, normalized), name=f"ccxt-{BACKPACK}-{channel}-{normalized}")
@@ -254,6 +262,7 @@ class CcxtBackpackFeed(Feed):
 
     def stop(self) -> None:
         self._running = False
+        self.metrics.stopped()
         for task in self._tasks:
             task.cancel()
 
@@ -306,6 +315,7 @@ class CcxtBackpackFeed(Feed):
 
     def _reset_failures(self, channel: str, normalized: str) -> None:
         self._failures.pop((channel, normalized), None)
+        self.metrics.frame(self._stream_names[(channel, normalized)], time.time())
 
     async def _watch(self, channel: str, ref: MarketRef, on_data) -> None:
         ex = self.exchange
@@ -409,6 +419,10 @@ class CcxtBackpackFeed(Feed):
         nxt = rate.get("nextFundingTimestamp")
         funding = Funding(self.id, ref.normalized, mark, value, None if nxt is None else nxt / 1000.0, time.time(), raw=info)
         await self.callback(FUNDING, funding, time.time())
+
+    def health(self):
+        """The same ``HealthReport`` as the native feed's (docs/operations.md)."""
+        return ccxt_health(self)
 
     def metrics_snapshot(self) -> dict:
         snap = self.metrics.snapshot()

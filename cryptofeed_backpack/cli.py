@@ -61,6 +61,9 @@ def _stream(args: argparse.Namespace) -> int:
     fh = FeedHandler(config={"log": {"disabled": True}})
     fh.add_feed(BackpackFeed(config=config, symbols=args.symbols.split(","), channels=channels,
                              callbacks={c: show for c in channels}))
+    from .collect import serve_metrics_before_run
+
+    serve_metrics_before_run(fh.feeds, args)
     fh.run()
     return 0
 
@@ -113,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--symbols", required=True, help="comma-separated cryptofeed symbols")
     stream.add_argument("--channels", default="trades", help="comma-separated cryptofeed channels")
     stream.set_defaults(func=_stream)
+    from . import collect
+
+    collect.add_metrics_options(stream)
+    collect.add_parser(sub)
     return parser
 
 

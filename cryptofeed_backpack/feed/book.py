@@ -83,18 +83,18 @@ class BookChannel:
                 return
         metrics = self.feed.metrics
         if outcome is Outcome.REJECTED:
-            metrics.inc("book_rejected_deltas")
+            metrics.book_event(msg.symbol, "rejected_deltas")
             LOG.warning("%s: %s depth delta U=%d u=%d jumps implausibly far: dropped, resyncing from REST",
                         self.feed.id, symbol, msg.first_id, msg.last_id)
         if outcome in (Outcome.GAP, Outcome.REJECTED):
-            metrics.inc("book_gaps")
+            metrics.book_event(msg.symbol, "gaps")
             LOG.warning("%s: %s depth gap or crossed book (at U=%d): book dropped, resyncing from REST",
                         self.feed.id, symbol, msg.first_id)
             self._emitted_top.pop(symbol, None)
         if outcome in (Outcome.BUFFERED, Outcome.GAP, Outcome.REJECTED) and msg.symbol not in self._snapshot_tasks:
             self._snapshot_tasks[msg.symbol] = asyncio.create_task(self._resync(msg.symbol, symbol))
         elif outcome is Outcome.STALE:
-            metrics.inc("book_stale_deltas")
+            metrics.book_event(msg.symbol, "stale_deltas")
 
     async def _resync(self, exchange_symbol: str, symbol: str) -> None:
         """Fetch REST snapshots until one bridges the buffered deltas, then emit the whole book.
@@ -106,19 +106,19 @@ class BookChannel:
                 try:
                     snapshot = await feed.backpack_rest().depth(exchange_symbol, feed.backpack_config.snapshot_limit)
                 except BackpackError as exc:
-                    feed.metrics.inc("book_snapshot_errors")
+                    feed.metrics.book_event(exchange_symbol, "snapshot_errors")
                     LOG.warning("%s: %s snapshot failed: %s", feed.id, symbol, exc)
                     await asyncio.sleep(backoff.next_delay(exc))
                     continue
-                feed.metrics.inc("book_snapshots")
+                feed.metrics.book_event(exchange_symbol, "snapshots")
                 async with self._lock:
                     if book.on_snapshot(snapshot) is Outcome.SYNCED:
                         now = time.time()
                         self.last_snapshot_at[exchange_symbol] = now
-                        feed.metrics.set("book_last_snapshot_at", now)
+                        feed.metrics.book_synced(exchange_symbol)
                         await self._emit_snapshot(book, snapshot, now)
                         return
-                feed.metrics.inc("book_snapshot_retries")
+                feed.metrics.book_event(exchange_symbol, "snapshot_retries")
                 await asyncio.sleep(backoff.next_delay())
         finally:
             if self._snapshot_tasks.get(exchange_symbol) is asyncio.current_task():

@@ -22,7 +22,7 @@ from ..config import BackpackConfig
 from ..constants import (CANDLE_INTERVALS, EXCHANGE_ID, REST_URL, STREAMS, WS_INVALID_STREAM, WS_URL, Rest,
                          depth_stream_prefix)
 from ..errors import BackpackAuthError, BackpackConfigError, BackpackStreamError
-from ..metrics import Metrics
+from ..observability.metrics import FeedMetrics as Metrics
 from ..transport.proxy import websocket_proxy_route, ws_proxy_argument
 from ..transport.ws import BackpackWSConn, ReconnectingHandler
 from ..wire.market import STREAM_DECODERS
@@ -123,6 +123,7 @@ class BackpackFeed(Feed, BackpackRestMixin):
             "openInterest": self.market_channels.on_open_interest,
             "liquidation": self.market_channels.on_liquidation,
         }.items()}
+        self.metrics.expect_streams(self.public_streams() + self.liquidation_streams())
 
     def _ws_options(self) -> dict:
         policy = self.backpack_config.connection
@@ -305,9 +306,10 @@ class BackpackFeed(Feed, BackpackRestMixin):
         await super().shutdown()
 
     def health(self):
-        from ..health import health_report
+        """The feed's ``HealthReport`` (status, live, ready, reasons): docs/operations.md."""
+        from ..observability.sources import native_health
 
-        return health_report(self)
+        return native_health(self)
 
     def metrics_snapshot(self) -> dict:
         snap = self.metrics.snapshot()

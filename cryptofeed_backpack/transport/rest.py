@@ -21,7 +21,7 @@ from .. import auth
 from ..constants import PAGE_LIMIT, Rest, RestPath
 from ..errors import (BackpackAuthError, BackpackConnectionError, BackpackRateLimitError, BackpackRestError,
                       BackpackServerError)
-from ..metrics import Metrics
+from ..observability.metrics import FeedMetrics as Metrics
 from ..wire import account, market_rest
 from .policy import Backoff, CircuitBreaker, RequestBudget, is_history_path, parse_retry_after
 from .proxy import make_connector, rest_proxy_settings

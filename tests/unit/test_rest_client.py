@@ -25,7 +25,7 @@ from cryptofeed_backpack.errors import (
     BackpackServerError,
     CircuitOpenError,
 )
-from cryptofeed_backpack.metrics import Metrics
+from cryptofeed_backpack.observability import Metrics
 from cryptofeed_backpack.transport.rest import BackpackRestClient
 from cryptofeed_backpack.wire.market_rest import DepthSnapshot, Status
 from tests.fixtures import raw

@@ -13,7 +13,7 @@ import pytest
 from cryptofeed_backpack.config import BackpackConfig
 from cryptofeed_backpack.errors import BackpackServerError
 from cryptofeed_backpack.feed.trades import TradeChannel, is_backfilled
-from cryptofeed_backpack.metrics import Metrics
+from cryptofeed_backpack.observability import Metrics
 from cryptofeed_backpack.wire.market import TradeMsg
 from cryptofeed_backpack.wire.market_rest import RestTrade
 
