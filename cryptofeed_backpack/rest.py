@@ -22,7 +22,7 @@ import aiohttp_socks
 import msgspec
 import python_socks
 
-from . import auth
+from . import auth, capture
 from .errors import (
     BackpackAuthError,
     BackpackConnectionError,
@@ -258,6 +258,9 @@ class BackpackRestClient:
                 f"{method} {path} needs a signature (instruction {instruction}) but no credentials are configured",
                 fix="pass auth={'api_key': ..., 'private_key': ...} to BackpackConfig or set BACKPACK_API_KEY and BACKPACK_PRIVATE_KEY",
             )
+        public_get = method == "GET" and instruction is None
+        if public_get and capture.replaying():  # cryptofeed playback: the recorded reply, no network
+            return await capture.replayed(self.config.rest_url, path, params)
         self._breaker.before_call()
         try:
             body = await self._send_with_retries(method, path, params, json_body, instruction, history or is_history_path(path))
@@ -277,6 +280,8 @@ class BackpackRestClient:
             raise
         self._breaker.record_success()
         self.metrics.set("rest_breaker_open", 0.0)
+        if public_get:  # into FeedHandler(raw_data_collection=...) when one is set
+            await capture.record(self.config.rest_url, path, params, body)
         return body
 
     async def _send_with_retries(self, method, path, params, json_body, instruction, history) -> bytes:
