@@ -22,22 +22,27 @@ from .cli_stream import DEFAULT_DEPTH, say
 PROG = "cryptofeed-backpack"
 
 
+def _exchange_symbols(text: Optional[str]) -> list[str]:
+    """``--symbols`` in either form -> Backpack's form, each at least BASE_QUOTE."""
+    symbols = [cli_symbols.to_exchange_form(s) for s in cli_symbols.split_list(text)]
+    for symbol in symbols:
+        if len(symbol.split("_")) < 2:
+            raise UsageError(f"--symbols: {symbol!r} is not a market", "write BASE_QUOTE or BASE_QUOTE_PERP "
+                             "(either form: SOL-USDC, BTC_USDC_PERP)")
+    return symbols
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    symbols = [cli_symbols.to_exchange_form(s) for s in cli_symbols.split_list(args.symbols)] or None
+    symbols = _exchange_symbols(args.symbols) or None
     return asyncio.run(run_demo(duration=args.duration, live=args.live, symbols=symbols, rate=args.rate))
 
 
 def _simulate(args: argparse.Namespace) -> int:
     from .simulator import cli as sim_cli
 
-    symbols = [cli_symbols.to_exchange_form(s) for s in cli_symbols.split_list(args.symbols)]
-    for symbol in symbols:
-        if len(symbol.split("_")) < 2:
-            raise UsageError(f"--symbols: {symbol!r} is not a market", "write BASE_QUOTE or BASE_QUOTE_PERP "
-                             "(either form: SOL-USDC, BTC_USDC_PERP)")
-    args.symbols = ",".join(symbols) or None
+    args.symbols = ",".join(_exchange_symbols(args.symbols)) or None
     try:
         return sim_cli.run(args)
     except OSError as exc:

@@ -46,7 +46,7 @@ def _fix_for(exc: BaseException) -> str:
 def describe(exc: BaseException) -> tuple[int, str]:
     """(exit code, one line) for an exception that ended a command."""
     if isinstance(exc, (UsageError, BackpackSymbolError, BackpackConfigError)):
-        return EXIT_BAD_INPUT, f"error: {exc}"
+        return EXIT_BAD_INPUT, f"error: {exc}" + ("" if _fix_for(exc) else "; fix: see --help")
     if isinstance(exc, BackpackAuthError):
         return EXIT_REFUSED, f"error: {exc}"
     if isinstance(exc, BackpackRegionRestrictedError):

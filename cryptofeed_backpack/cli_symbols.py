@@ -55,7 +55,7 @@ def unknown_symbol_line(symbol: str, mapping: dict[str, str]) -> str:
     exchange_form = "_" in symbol and "-" not in symbol
     names = list(mapping.values()) if exchange_form else list(mapping)
     upper = {name.upper(): name for name in names}
-    close = difflib.get_close_matches(symbol.upper(), list(upper), n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(upper[c] for c in close)}? " if close else ""
+    close = difflib.get_close_matches(symbol.upper(), list(upper), n=1, cutoff=0.6)
+    hint = f"did you mean {upper[close[0]]}? " if close else ""
     return (f"unknown market {symbol!r} on BACKPACK; fix: {hint}use a listed market in either form, "
             f"e.g. BTC-USDC-PERP or BTC_USDC_PERP ({LIST_HINT})")
