@@ -64,15 +64,15 @@ _symbol_list_filed_in: set[int] = set()
 async def record(rest_url: str, path: str, params: Any, body: bytes) -> None:
     """File one public GET reply in the capture (if one is on), in the line form playback reads."""
     global _symbol_list
-    if replaying():
-        return
-    url, callback = url_of(rest_url, path, params), Connection.raw_data_callback
+    callback = Connection.raw_data_callback
     if path == SYMBOL_LIST_PATH:
-        _symbol_list = (url, body.decode("utf-8", errors="replace"))
-        _symbol_list_filed_in.clear()
-        file_symbol_list()
-    elif callback is not None:
-        await callback(body.decode("utf-8", errors="replace"), time.time(), HTTP_CONN_ID, endpoint=url)
+        if not replaying():
+            _symbol_list = (url_of(rest_url, path, params), body.decode("utf-8", errors="replace"))
+            _symbol_list_filed_in.clear()
+            file_symbol_list()
+    elif callback is not None and not replaying():
+        await callback(body.decode("utf-8", errors="replace"), time.time(), HTTP_CONN_ID,
+                       endpoint=url_of(rest_url, path, params))
 
 
 def file_symbol_list() -> None:
