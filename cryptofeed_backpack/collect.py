@@ -244,16 +244,3 @@ def main(args: argparse.Namespace) -> int:
 
         settings = replace(settings, **overrides)
     return asyncio.run(run(config, settings, args.duration))
-
-
-def serve_metrics_before_run(feeds: list, args: argparse.Namespace) -> None:
-    """For a command that then calls FeedHandler.run(): start the endpoint on the loop it will use."""
-    if getattr(args, "metrics_port", None) is None:
-        return
-    from cryptofeed.feedhandler import _get_event_loop  # the loop FeedHandler.run() picks up
-
-    from .observability import serve_observability
-
-    loop = _get_event_loop()
-    server = loop.run_until_complete(serve_observability(feeds, host=args.metrics_host or "127.0.0.1", port=args.metrics_port))
-    print(f"metrics and probes on {server.url}/metrics, /health, /health/live, /health/ready", flush=True)

@@ -17,6 +17,7 @@ from typing import Optional, TextIO
 from cryptofeed import FeedHandler
 from cryptofeed.defines import L2_BOOK, TRADES
 
+from .cli_symbols import resolve
 from .config import BackpackConfig
 from .feed import BackpackFeed
 from .symbols import load_symbols
@@ -82,9 +83,9 @@ async def run_demo(duration: float = 20.0, live: bool = False, symbols: Optional
             sim = await stack.enter_async_context(BackpackSimulator(symbols=exchange_symbols, seed=seed, rate=rate))
             config = sim.config()
             source = f"the local simulator {sim.ws_url}"
+        print(f"loading markets from {config.rest_url} ...", file=sys.stderr, flush=True)
         mapping = await load_symbols(config, refresh=True)
-        reverse = {v: k for k, v in mapping.items()}
-        std_symbols = [reverse[s] for s in exchange_symbols if s in reverse]
+        std_symbols = resolve(exchange_symbols, mapping)
         view = DemoView(std_symbols)
 
         handler = FeedHandler(config={"log": {"disabled": True}, "uvloop": False})

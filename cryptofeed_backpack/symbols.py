@@ -20,6 +20,7 @@ import msgspec
 from cryptofeed.defines import PERPETUAL, SPOT
 from cryptofeed.symbols import Symbol, Symbols
 
+from . import capture
 from .config import BackpackConfig
 from .constants import CLOSED_BOOK_STATE, EXCHANGE_ID, PERP_MARKET, SPOT_MARKET, Rest
 from .errors import BackpackConnectionError
@@ -140,6 +141,7 @@ def loading_for(feed_class, config: BackpackConfig):
     ``symbol_mapping`` (which cryptofeed calls without arguments) load through ``config``."""
     if not cache_fresh(config.symbol_ttl_s):
         load_symbols_blocking(config, refresh=True)
+    capture.file_symbol_list()  # a raw data capture must hold the symbol list this feed was built on
     feed_class._loading_config = config
     try:
         yield

@@ -11,7 +11,9 @@ simplification) so an engine trade at that price fills them first.
 """
 from __future__ import annotations
 
+import math
 import random
+from bisect import bisect_left, insort
 import time
 import zlib
 from collections import deque
@@ -23,6 +25,12 @@ from .markets import MarketSpec
 LEVELS_PER_SIDE = 400
 MAX_LEVELS_PER_SIDE = 700
 TRADE_LOG_SIZE = 100_000
+# The fair price follows a mean-reverting walk (Ornstein-Uhlenbeck, one draw per engine event) around
+# the start price, and quotes are placed around the fair price rather than around the current touch:
+# placing relative to the touch let every removal at the touch widen the spread for good (a ratchet).
+REVERSION = 2e-5  # pull back to the start per event: a time constant of 50 000 events
+VOLATILITY = 0.003  # stationary standard deviation of the fair price, as a fraction of the start price
+FAR_PRUNE_CHANCE = 0.02  # per level event: drop the farthest level if the fair price has left it behind
 
 
 def now_us() -> int:
@@ -100,6 +108,9 @@ class MarketSim:
         self.asks: dict[int, int] = {}
         self.best_bid = 0
         self.best_ask = 0
+        # the same prices as bids/asks, kept sorted ascending, so the best and the farthest are O(1)
+        self._bid_prices: list[int] = []
+        self._ask_prices: list[int] = []
         self.update_id = 1_000_000_000 + zlib.crc32(spec.symbol.encode()) % 1_000_000_000
         self.trade_id = 5_000_000 + zlib.crc32(spec.symbol.encode()[::-1]) % 1_000_000
         self.order_seq = 4_000_000_000 + zlib.crc32(spec.symbol.encode()) % 100_000_000
@@ -110,6 +121,10 @@ class MarketSim:
         self.mid0 = spec.price_ticks(spec.price)
         self.typ = max(1, spec.qty_steps(spec.typical_qty))
         self.gap = max(1, self.mid0 // 10_000)  # level spacing ~1 bp deep in the book
+        self.half_spread = max(1, self.gap // 2)
+        self.span = LEVELS_PER_SIDE * (self.gap + 2)  # price range the seeded book covers, in ticks
+        self.fair = float(self.mid0)
+        self.fair_step = self.mid0 * VOLATILITY * math.sqrt(2 * REVERSION)
         self._chg_a: dict[int, int] = {}
         self._chg_b: dict[int, int] = {}
         self._seed_book()
@@ -118,7 +133,7 @@ class MarketSim:
 
     def _seed_book(self) -> None:
         rng, mid = self.rng, self.mid0
-        spread = max(1, self.gap // 2)
+        spread = self.half_spread
         p = mid - spread
         for i in range(LEVELS_PER_SIDE):
             self.bids[p] = self._rand_qty()
@@ -129,8 +144,10 @@ class MarketSim:
         for i in range(LEVELS_PER_SIDE):
             self.asks[p] = self._rand_qty()
             p += 1 + (rng.randrange(3) if i < 20 else rng.randrange(1, 2 * self.gap + 1))
-        self.best_bid = max(self.bids)
-        self.best_ask = min(self.asks)
+        self._bid_prices = sorted(self.bids)
+        self._ask_prices = sorted(self.asks)
+        self.best_bid = self._bid_prices[-1]
+        self.best_ask = self._ask_prices[0]
 
     def _rand_qty(self) -> int:
         return max(1, int(self.typ * self.rng.expovariate(1.0)))
@@ -140,22 +157,24 @@ class MarketSim:
         return sum(o.remaining for o in orders) if orders else 0
 
     def _set(self, is_bid: bool, price: int, qty: int) -> None:
-        book = self.bids if is_bid else self.asks
+        book, prices = (self.bids, self._bid_prices) if is_bid else (self.asks, self._ask_prices)
         if qty <= 0:
             if book.pop(price, None) is None:
                 return
+            del prices[bisect_left(prices, price)]
             qty = 0
-            if is_bid and price == self.best_bid:
-                self.best_bid = max(book) if book else 0
-            elif not is_bid and price == self.best_ask:
-                self.best_ask = min(book) if book else 0
+            if is_bid:
+                self.best_bid = prices[-1] if prices else 0
+            else:
+                self.best_ask = prices[0] if prices else 0
         else:
+            if price not in book:
+                insort(prices, price)
             book[price] = qty
             if is_bid:
-                if price > self.best_bid:
-                    self.best_bid = price
-            elif price < self.best_ask or not self.best_ask:
-                self.best_ask = price
+                self.best_bid = prices[-1]
+            else:
+                self.best_ask = prices[0]
         (self._chg_b if is_bid else self._chg_a)[price] = qty
 
     def _commit(self) -> None:
@@ -181,34 +200,37 @@ class MarketSim:
     def step(self) -> None:
         """One engine event: always exactly one new update id (a no-op draw is redrawn)."""
         before = self.update_id
+        self.fair += REVERSION * (self.mid0 - self.fair) + self.rng.gauss(0.0, self.fair_step)
+        self.fair = max(float(4 * self.half_spread + 2), self.fair)
         for _ in range(16):
             r = self.rng.random()
             if r < 0.22:
                 self._random_trade()
             else:
-                self._random_level(r)
+                self._random_level()
             self._commit()
             if self.update_id != before:
                 return
 
-    def _random_level(self, r: float) -> None:
+    def _random_level(self) -> None:
         rng = self.rng
         is_bid = rng.random() < 0.5
         book = self.bids if is_bid else self.asks
-        if len(book) < LEVELS_PER_SIDE // 2 or (r > 0.9 and len(book) < MAX_LEVELS_PER_SIDE):
-            # refill near the touch (may improve the spread but never cross it)
-            d = int(rng.expovariate(1.0 / max(1, self.gap)))
-            price = (self.best_bid - d) if is_bid else (self.best_ask + d)
-            if rng.random() < 0.15 and self.best_ask - self.best_bid > 1:
-                price = self.best_bid + 1 if is_bid else self.best_ask - 1
-        elif rng.random() < 0.08:
-            # anywhere in the book (PROTOCOL §4.7: deltas arrive far from the touch too)
-            d = rng.randrange(LEVELS_PER_SIDE * self.gap)
-            price = (self.best_bid - d) if is_bid else (self.best_ask + d)
+        k = rng.random()
+        if k < 0.25 or len(book) < LEVELS_PER_SIDE // 2:
+            d = int(rng.expovariate(1.0 / self.gap))  # at the touch: keeps both sides quoted
+        elif k < 0.33:
+            d = rng.randrange(self.span)  # anywhere in the book (PROTOCOL §4.7: deltas arrive far from the touch too)
         else:
             d = int(rng.expovariate(1.0 / (10 * self.gap)))
-            price = (self.best_bid - d) if is_bid else (self.best_ask + d)
-        if price <= 0 or (is_bid and self.best_ask and price >= self.best_ask) or (not is_bid and price <= self.best_bid):
+        fair = int(self.fair)
+        price = fair - self.half_spread - d if is_bid else fair + self.half_spread + d
+        # never cross: a quote beyond the other side's best joins the spread instead
+        if is_bid and self.best_ask:
+            price = min(price, self.best_ask - 1)
+        elif not is_bid and self.best_bid:
+            price = max(price, self.best_bid + 1)
+        if price <= 0:
             return
         side = "Bid" if is_bid else "Ask"
         user = self._user_qty(side, price)
@@ -216,16 +238,17 @@ class MarketSim:
             qty = user  # the other participants leave; a user order keeps the level alive
         else:
             qty = user + self._rand_qty()
-        if len(book) > MAX_LEVELS_PER_SIDE:
-            far = min(book) if is_bid else max(book)
-            if not self.user_orders.get((side, far)):
+        if len(book) > MAX_LEVELS_PER_SIDE or (book and rng.random() < FAR_PRUNE_CHANCE):
+            far = self._bid_prices[0] if is_bid else self._ask_prices[-1]
+            too_far = abs(far - fair) > 2 * self.span
+            if (len(book) > MAX_LEVELS_PER_SIDE or too_far) and not self.user_orders.get((side, far)):
                 self._set(is_bid, far, 0)
         self._set(is_bid, price, qty)
 
     def _random_trade(self) -> None:
         rng = self.rng
-        mid = (self.best_bid + self.best_ask) // 2 if self.best_bid and self.best_ask else self.mid0
-        drift = (self.mid0 - mid) / self.mid0 * 50
+        # takers lean towards the fair price: they buy a touch that sits below it, sell one above it
+        drift = (self.fair - self.mid()) / (20 * self.half_spread)
         buy = rng.random() < 0.5 + max(-0.3, min(0.3, drift))
         qty = max(1, int(self.typ * rng.expovariate(1.5)))
         self.take("Bid" if buy else "Ask", qty, None, taker_order=self._next_order_id())

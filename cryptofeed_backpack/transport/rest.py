@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 
-from .. import auth
+from .. import auth, capture
 from ..constants import PAGE_LIMIT, Rest, RestPath
 from ..errors import (BackpackAuthError, BackpackConnectionError, BackpackRateLimitError, BackpackRestError,
                       BackpackServerError)
@@ -125,6 +125,9 @@ class BackpackRestClient:
                 f"{method} {path} needs a signature (instruction {instruction}) but no credentials are configured",
                 fix="pass auth={'api_key': ..., 'private_key': ...} to BackpackConfig or set BACKPACK_API_KEY and BACKPACK_PRIVATE_KEY",
             )
+        public_get = method == "GET" and instruction is None
+        if public_get and capture.replaying():  # cryptofeed playback: the recorded reply, no network
+            return await capture.replayed(self.config.rest_url, path, params)
         self._breaker.before_call()
         try:
             body = await self._send_with_retries(method, path, params, json_body, instruction, history or is_history_path(path))
@@ -144,6 +147,8 @@ class BackpackRestClient:
             raise
         self._breaker.record_success()
         self.metrics.set("rest_breaker_open", 0.0)
+        if public_get:  # into FeedHandler(raw_data_collection=...) when one is set
+            await capture.record(self.config.rest_url, path, params, body)
         return body
 
     async def _send_with_retries(self, method, path, params, json_body, instruction, history) -> bytes:
