@@ -24,6 +24,21 @@ PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 ENV_API_KEY = "BACKPACK_API_KEY"
 ENV_PRIVATE_KEY = "BACKPACK_PRIVATE_KEY"
 ENV_PROXY = "BACKPACK_PROXY"
+# The spellings a boolean switch accepts, from config.yaml or the environment (native_enabled).
+FLAG_TRUE = ("true", "1", "yes", "on")
+FLAG_FALSE = ("false", "0", "no", "off")
+
+
+def parse_flag(value: Any, name: str) -> bool:
+    """A boolean switch from YAML (bool) or text (environment); anything else names the allowed values."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in FLAG_TRUE:
+        return True
+    if text in FLAG_FALSE:
+        return False
+    raise BackpackConfigError(name, f"got {value!r}", f"allowed values: {', '.join(FLAG_TRUE + FLAG_FALSE)}")
 
 
 class _Frozen(BaseModel):
@@ -141,7 +156,18 @@ class RestPolicy(_Frozen):
     breaker_cooldown_s: float = Field(30.0, gt=0)
 
 
+class CcxtOptions(_Frozen):
+    """Options of the ccxt fallback feed only (docs/ccxt.md); the native feed ignores them."""
+
+    websocket: bool = True
+    rest_only: bool = False
+    rest_fallback_after: int = Field(0, ge=0)
+    poll_interval_s: float = Field(1.0, gt=0)
+    snapshot_interval: float = Field(0.0, ge=0, description="seconds between forced REST re-snapshots of each book; 0 = never")
+
+
 class BackpackConfig(_Frozen):
+    native_enabled: Optional[bool] = Field(None, description="true: BackpackFeed, false: CcxtBackpackFeed; None = true")
     rest_url: str = DEFAULT_REST_URL
     ws_url: str = DEFAULT_WS_URL
     ca_file: Optional[Path] = None
@@ -159,6 +185,12 @@ class BackpackConfig(_Frozen):
 
     proxies: BackpackProxies = BackpackProxies()
     rest: RestPolicy = RestPolicy()
+    ccxt: CcxtOptions = CcxtOptions()
+
+    @field_validator("native_enabled", mode="before")
+    @classmethod
+    def _flag_spelling(cls, value: Any) -> Optional[bool]:
+        return None if value is None else parse_flag(value, "native_enabled")
 
     @field_validator("rest_url")
     @classmethod
@@ -247,14 +279,17 @@ class BackpackConfig(_Frozen):
 
 
 def _from_mapping(section: Mapping[str, Any]) -> dict[str, Any]:
-    """cryptofeed's per-exchange section uses key_id/key_secret; everything else is ours."""
-    data = {k: v for k, v in dict(section).items() if k not in ("key_id", "key_secret", "key_passphrase", "account_name")}
+    """cryptofeed's per-exchange section uses key_id/key_secret (ccxt's names api_key/api_secret are
+    accepted too); everything else is ours."""
+    credential_keys = ("key_id", "key_secret", "key_passphrase", "account_name", "api_key", "api_secret")
+    data = {k: v for k, v in dict(section).items() if k not in credential_keys}
     if isinstance(data.get("auth"), Mapping):
         data["auth"] = dict(data["auth"])
-    key_id, key_secret = section.get("key_id"), section.get("key_secret")
+    key_id = section.get("key_id") or section.get("api_key")
+    key_secret = section.get("key_secret") or section.get("api_secret")
     if key_id and key_secret and "auth" not in data:
         data["auth"] = {"api_key": key_id, "private_key": key_secret}
-    for nested in ("proxies", "rest"):
+    for nested in ("proxies", "rest", "ccxt"):
         if isinstance(data.get(nested), Mapping):
             data[nested] = dict(data[nested])
     return data

@@ -190,14 +190,19 @@ def test_translate_error_reads_websocket_handshake_status():
     assert isinstance(translate_error(ccxt.NetworkError(handshake), ccxt), BackpackRateLimitError)
 
 
-def test_backoff_is_capped_and_slower_for_rate_limits():
+def test_backoff_reads_the_rest_policy_and_is_slower_for_rate_limits():
+    policy = BackpackConfig.build(OFFLINE).rest
+    assert (policy.backoff_base_s, policy.backoff_cap_s) == (0.25, 8.0)
     rate = BackpackRateLimitError(429, None, "x")
-    assert all(2.0 <= ccxt_feed.backoff_s(a, rate, 0.25, 8.0) <= 8.0 for a in range(1, 40))
+    assert all(2.0 <= ccxt_feed.backoff_s(a, rate, policy) <= 8.0 for a in range(1, 40))
     conn = BackpackConnectionError("x")
-    delays = [ccxt_feed.backoff_s(a, conn, 0.25, 8.0) for a in range(1, 40)]
+    delays = [ccxt_feed.backoff_s(a, conn, policy) for a in range(1, 40)]
     assert all(0 <= d <= 8.0 for d in delays) and max(delays) > 0
-    assert ccxt_feed.backoff_s(1, BackpackRegionRestrictedError(451, None, "x"), 0.25, 8.0) == 8.0
-    assert ccxt_feed.backoff_s(3, rate, 0.01, 0.5) <= 0.5  # a small cap wins over the rate-limit floor
+    assert ccxt_feed.backoff_s(1, BackpackRegionRestrictedError(451, None, "x"), policy) == 8.0
+    small = BackpackConfig.build(OFFLINE, rest={"backoff_base_s": 0.01, "backoff_cap_s": 0.5}).rest
+    assert ccxt_feed.backoff_s(3, rate, small) <= 0.5  # a small cap wins over the rate-limit floor
+    told = BackpackRateLimitError(429, None, "x", retry_after=3.0)
+    assert all(3.0 <= ccxt_feed.backoff_s(a, told, policy) <= 8.0 for a in range(1, 10))  # Retry-After is the floor
 
 
 # ---- construction --------------------------------------------------------------------------------
@@ -220,7 +225,9 @@ def test_unsupported_channel_is_refused_clearly(seeded, channel):
 
 def test_other_construction_errors(seeded):
     with pytest.raises(BackpackConfigError, match="snapshot_interval"):
-        make_feed(symbols=["ETH-USDC"], channels=[TRADES], snapshot_interval=30)
+        make_feed(symbols=["ETH-USDC"], channels=[TRADES], snapshot_interval=-1)
+    with pytest.raises(BackpackConfigError, match="rest_only"):
+        make_feed(config={**OFFLINE, "ccxt": {"websocket": False}}, symbols=["ETH-USDC"], channels=[CANDLES])
     with pytest.raises(BackpackConfigError, match="FUNDING needs perpetual"):
         make_feed(symbols=["ETH-USDC"], channels=[FUNDING])
     with pytest.raises(BackpackConfigError, match="rest_only"):
@@ -247,8 +254,8 @@ async def test_ws_trade_payload_becomes_decimal_trade(seeded):
     data = load("ccxt-comment__ws-trade__ETH_USDC_PERP.json")["data"]
     ref = resolve_market("ETH-USDC-PERP", "ETH_USDC_PERP", feed.exchange.markets_by_id)
     trade = feed.exchange.parse_ws_trade(data, feed.exchange.market(ref.unified))
-    await feed._emit_trades(ref, [trade], ws=True)
-    await feed._emit_trades(ref, [trade], ws=True)  # a replay is not delivered twice
+    await feed._emit_trades(ref, [trade])
+    await feed._emit_trades(ref, [trade])  # a replay is not delivered twice
     assert len(got) == 1
     t = got[0]
     assert isinstance(t, Trade) and t.symbol == "ETH-USDC-PERP" and t.side == BUY and t.id == "10782547"
@@ -284,21 +291,26 @@ async def test_book_ticker_payload_becomes_ticker_with_wire_strings(seeded):
     assert got[0].timestamp == pytest.approx(1754517402.449064)
 
 
-async def test_kline_payload_candle_closes_when_the_next_starts(seeded):
-    feed, got = await collecting_feed([CANDLES], symbols=("ETH-USDC",), candle_interval="2h")
+async def test_kline_frame_becomes_the_candle_the_wire_describes(seeded):
+    """ccxt's OHLCV row is stamped with the close time T and drops X and n; the feed reads the frame."""
     data = load("ccxt-comment__ws-kline-2h__ETH_USDC.json")["data"]
+    feed, got = await collecting_feed([CANDLES], symbols=("ETH-USDC",), candle_interval="2h")
     ref = resolve_market("ETH-USDC", "ETH_USDC", feed.exchange.markets_by_id)
-    row = feed.exchange.parse_ws_ohlcv(data)
-    await feed._emit_candles(ref, [row])
-    assert got == []  # candle_closed_only (cryptofeed's default): still open
-    later = [row[0] + 7_200_000] + row[1:]
-    await feed._emit_candles(ref, [later])
+    assert feed.exchange.parse_ws_ohlcv(data)[0] == 1754524800000  # ccxt: the close time, 00:00 UTC
+    await feed._emit_klines(ref, [data])
+    assert got == []  # candle_closed_only (cryptofeed's default) and X is false
+    await feed._emit_klines(ref, [{**data, "X": True, "E": str(int(data["E"]) + 1)}])
+    await feed._emit_klines(ref, [{**data, "X": True, "E": str(int(data["E"]) + 1)}])  # a resent frame: once
+    assert len(got) == 1
     c = got[0]
-    assert isinstance(c, Candle) and c.closed and c.interval == "2h"
-    assert (c.start, c.stop) == (1754517600.0, 1754524800.0)  # 22:00 and 00:00 UTC: T is the close time
+    assert isinstance(c, Candle) and c.closed and c.interval == "2h" and c.trades == 255
+    assert (c.start, c.stop) == (1754517600.0, 1754524800.0)  # 22:00 and 00:00 UTC, from t and T
     assert (c.open, c.close, c.high, c.low, c.volume) == (
         Decimal("3670.15"), Decimal("3680.52"), Decimal("3681.37"), Decimal("3667.65"), Decimal("62.2621"))
     assert all(isinstance(x, Decimal) for x in (c.open, c.close, c.high, c.low, c.volume))
+    feed_open, got_open = await collecting_feed([CANDLES], symbols=("ETH-USDC",), candle_interval="2h", candle_closed_only=False)
+    await feed_open._emit_klines(ref, [data])
+    assert len(got_open) == 1 and got_open[0].closed is False
 
 
 async def test_mark_price_payload_becomes_funding(seeded):
