@@ -5,6 +5,7 @@ ccxt is an optional extra: it is imported when a feed is built, never at package
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import defaultdict, deque
@@ -29,9 +30,49 @@ def import_ccxt():
     return ccxt, ccxtpro
 
 
+def receive_loop_undercounts(ccxt_client_module) -> bool:
+    """True for a ccxt whose websocket receive loop stalls under this aiohttp (see read_frames_one_by_one).
+
+    aiohttp >= 3.14.4 charges MSG_SIZE_OVERHEAD bytes per queued frame; ccxt 4.5.64's receive loop pops
+    frames off aiohttp's queue itself and hands back their sizes without that overhead. ccxt 4.5.90
+    accounts for it (its client module imports MSG_SIZE_OVERHEAD), so the feature is what is tested."""
+    try:
+        from aiohttp._websocket.reader_py import MSG_SIZE_OVERHEAD
+    except ImportError:
+        return False
+    return MSG_SIZE_OVERHEAD > 0 and not hasattr(ccxt_client_module, "MSG_SIZE_OVERHEAD")
+
+
+def read_frames_one_by_one(client, network_error) -> None:
+    """A receive loop for ccxt 4.5.64 under aiohttp >= 3.14.4. ccxt's own loop leaves aiohttp's queue
+    size growing by 128 bytes per drained frame; once it passes the limit aiohttp pauses the socket and,
+    the count never falling, never resumes: the feed stops after about 4,800 frames. Reading every frame
+    through ``client.receive()`` lets aiohttp keep its own count."""
+    if client.closed():
+        client.on_close(1006)  # closed between the handshake and the first read, as ccxt does
+        return
+    task = client.asyncio_loop.create_task(client.receive())
+
+    def delivered(done) -> None:
+        if done.cancelled():
+            return
+        error = done.exception()
+        if error is not None:
+            client.reject(network_error(str(error)))
+            return
+        client.handle_message(done.result())
+        client.asyncio_loop.call_soon(client.receive_loop)
+
+    task.add_done_callback(delivered)
+
+
 def make_exchange(config: BackpackConfig, ccxt_module, ccxtpro_module, on_frame: Optional[Callable[[str, float], None]] = None):
     """A ccxt.pro backpack pointed at config's endpoints, CA, proxies and credentials; no network call.
     ``on_frame(stream, now)`` is told of every websocket frame (the health and metrics view)."""
+
+    from ccxt.async_support.base.ws import client as ccxt_client_module
+
+    fix_receive_loop = receive_loop_undercounts(ccxt_client_module)
 
     class BackpackForCryptofeed(ccxtpro_module.backpack):
         snapshot_limit = config.snapshot_limit
@@ -41,6 +82,13 @@ def make_exchange(config: BackpackConfig, ccxt_module, ccxtpro_module, on_frame:
             self.gaps = 0
             self.snapshot_at: dict[str, float] = {}  # unified symbol -> when its last REST snapshot arrived
             self.kline_frames: dict[str, deque] = defaultdict(lambda: deque(maxlen=KLINE_BACKLOG))
+
+        def client(self, url):
+            client = super().client(url)
+            if fix_receive_loop and not getattr(client, "reads_frames_one_by_one", False):
+                client.receive_loop = functools.partial(read_frames_one_by_one, client, ccxt_module.NetworkError)
+                client.reads_frames_one_by_one = True
+            return client
 
         async def fetch_order_book(self, symbol, limit=None, params={}):
             # ccxt sends no limit, and Backpack's default differs (PROTOCOL.md §1.2): always ask explicitly.
