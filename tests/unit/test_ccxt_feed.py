@@ -321,3 +321,74 @@ async def test_mark_price_payload_becomes_funding(seeded):
     f = got[0]
     assert isinstance(f, Funding) and f.rate == Decimal("0.0001") and f.mark_price == Decimal("4307.57627888")
     assert str(f.mark_price) == "4307.57627888" and f.next_funding_time == 1754956800.0
+
+
+# ---- ccxt capability flags and the receive-loop workaround --------------------------------------
+
+def test_capability_warnings_name_each_channel_ccxt_does_not_fully_support():
+    has = {"watchTrades": True, "watchOrderBook": "emulated", "watchBidsAsks": None, "fetchFundingRate": True,
+           "fetchOrderBook": True, "fetchTrades": False}
+    lines = ccxt_feed.capability_warnings(has, [TRADES, L2_BOOK, TICKER, FUNDING], websocket=True)
+    assert lines == ["ccxt marks watchOrderBook (used for l2_book) as 'emulated': treat its data as experimental",
+                     "ccxt marks watchBidsAsks (used for ticker) as None: treat its data as experimental"]
+    rest = ccxt_feed.capability_warnings(has, [TRADES, L2_BOOK], websocket=False)
+    assert rest == ["ccxt marks fetchTrades (used for trades) as False: treat its data as experimental"]
+    assert ccxt_feed.capability_warnings(ccxt.pro.backpack().has, [TRADES, L2_BOOK, TICKER, CANDLES, FUNDING], True) == []
+
+
+def test_feed_logs_capability_warnings_at_construction(seeded, monkeypatch, caplog):
+    original = ccxt.pro.backpack.describe
+
+    def describe(self):
+        described = original(self)
+        described["has"]["watchBidsAsks"] = "emulated"
+        return described
+
+    monkeypatch.setattr(ccxt.pro.backpack, "describe", describe)
+    make_feed(symbols=["ETH-USDC"], channels=[TICKER])
+    assert any("watchBidsAsks" in r.getMessage() and "experimental" in r.getMessage() for r in caplog.records)
+
+
+def test_receive_loop_workaround_is_chosen_by_feature_not_version():
+    from ccxt.async_support.base.ws import client as installed
+    from cryptofeed_backpack.ccxt_feed.exchange import receive_loop_undercounts
+
+    class OldClientModule:  # ccxt 4.5.64's client module: no MSG_SIZE_OVERHEAD
+        pass
+
+    assert receive_loop_undercounts(OldClientModule) is True
+    assert receive_loop_undercounts(installed) is (not hasattr(installed, "MSG_SIZE_OVERHEAD"))
+
+
+async def test_one_by_one_receive_loop_delivers_every_frame_in_order_then_rejects_on_error():
+    import asyncio
+    import functools
+
+    from cryptofeed_backpack.ccxt_feed.exchange import read_frames_one_by_one
+
+    class FakeClient:
+        def __init__(self, frames):
+            self.asyncio_loop = asyncio.get_running_loop()
+            self.frames, self.handled, self.rejected = list(frames), [], []
+            self.receive_loop = functools.partial(read_frames_one_by_one, self, ccxt.NetworkError)
+
+        def closed(self):
+            return False
+
+        async def receive(self):
+            if not self.frames:
+                raise ConnectionResetError("peer closed")
+            return self.frames.pop(0)
+
+        def handle_message(self, message):
+            self.handled.append(message)
+
+        def reject(self, error):
+            self.rejected.append(error)
+
+    client = FakeClient(range(5000))
+    client.receive_loop()
+    while not client.rejected:
+        await asyncio.sleep(0)
+    assert client.handled == list(range(5000))
+    assert isinstance(client.rejected[0], ccxt.NetworkError) and "peer closed" in str(client.rejected[0])
