@@ -38,3 +38,15 @@ def test_native_demo_reports_a_typed_error_with_its_fix():
                           "--proxy", "ftp://127.0.0.1:21"], cwd=ROOT, env=clean_env(), capture_output=True, text=True)
     assert out.returncode == 2
     assert "BackpackConfigError" in out.stderr and "proxies.url" in out.stderr and "socks5" in out.stderr
+
+
+def test_canary_passes_against_the_simulator():
+    pytest.importorskip("ccxt")
+    out = subprocess.run([sys.executable, "tools/backpack_canary.py", "--simulator", "--seconds", "6"],
+                         cwd=ROOT, env=clean_env(), capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert lines[-1] == "verdict: PASS"
+    compared = next(line for line in lines if "trades compared" in line)
+    assert int(compared.rsplit(":", 1)[1]) > 0
+    assert not [line for line in lines if line.startswith("FAIL")]
