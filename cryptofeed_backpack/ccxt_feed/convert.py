@@ -21,7 +21,7 @@ from ..schemas import KlineMsg, TradeMsg
 BACKPACK = "BACKPACK"
 PERP_SUFFIX = "PERP"  # cryptofeed's normalized perpetual suffix (BTC-USDC-PERP)
 
-# Stream name (PROTOCOL.md §3.2) each channel's ccxt watch subscribes; CANDLES adds the interval.
+# Stream name (Backpack docs, Streams/Public) each channel's ccxt watch subscribes; CANDLES adds the interval.
 STREAM_PREFIX = {TRADES: "trade", L2_BOOK: "depth", TICKER: "bookTicker", CANDLES: "kline"}
 # ccxt `has` capability each channel relies on, by transport.
 WATCH_CAPABILITY = {TRADES: "watchTrades", L2_BOOK: "watchOrderBook", TICKER: "watchBidsAsks", CANDLES: "watchOHLCV"}

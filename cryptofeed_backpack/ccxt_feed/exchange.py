@@ -91,7 +91,7 @@ def make_exchange(config: BackpackConfig, ccxt_module, ccxtpro_module, on_frame:
             return client
 
         async def fetch_order_book(self, symbol, limit=None, params={}):
-            # ccxt sends no limit, and Backpack's default differs (PROTOCOL.md §1.2): always ask explicitly.
+            # ccxt sends no limit, and Backpack's default differs (docs/ccxt-audit.md row 3): always ask explicitly.
             book = await super().fetch_order_book(symbol, limit, {"limit": limit or self.snapshot_limit, **params})
             self.snapshot_at[symbol] = time.time()
             return book

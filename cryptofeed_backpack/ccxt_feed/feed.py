@@ -28,7 +28,7 @@ from .policy import backoff_s, translate_error
 LOG = logging.getLogger("feedhandler")
 
 CCXT_KWARGS = {"rest_only", "websocket", "rest_fallback_after", "poll_interval_s", "snapshot_interval"}
-# Kline intervals (PROTOCOL.md §1.5) but 1month. ccxt's timeframe table lacks 1s, but ccxt passes an
+# Backpack's KlineInterval values (Backpack docs) but 1month. ccxt's timeframe table lacks 1s, but ccxt passes an
 # unknown timeframe through unchanged, so the stream kline.1s.<symbol> is subscribed all the same.
 CANDLE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
 

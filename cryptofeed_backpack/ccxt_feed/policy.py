@@ -16,7 +16,7 @@ from ..errors import (BackpackConnectionError, BackpackError, BackpackRateLimitE
 from ..rest import backoff_delay
 
 _HTTP_STATUS = re.compile(r"\b(4\d\d|5\d\d)\b")
-RATE_LIMIT_FLOOR_S = 2.0  # Backpack counts requests per minute (PROTOCOL.md §1.9): retrying sooner only burns budget
+RATE_LIMIT_FLOOR_S = 2.0  # Backpack counts requests per minute (its support FAQ, docs/rest.md): retrying sooner only burns budget
 _RNG = random.Random()
 
 

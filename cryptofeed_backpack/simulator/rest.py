@@ -1,8 +1,8 @@
 """The simulator's REST API: which path is served by which handler.
 
-Handlers live by domain: ``rest_market`` (public market data, PROTOCOL.md §1), ``rest_reference``
-(assets, securities), ``rest_account`` (signed reads, §2); ``rest_http`` holds the edge middleware
-and the reply helpers. System endpoints (§1.8) are small enough to live here.
+Handlers live by domain: ``rest_market`` (public market data), ``rest_reference``
+(assets, securities), ``rest_account`` (signed reads); ``rest_http`` holds the edge middleware
+and the reply helpers. System endpoints are small enough to live here.
 """
 from __future__ import annotations
 

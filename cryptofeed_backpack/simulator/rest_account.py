@@ -1,4 +1,4 @@
-"""The signed REST reads (PROTOCOL.md §2): balances, open orders, positions, fill history."""
+"""The signed REST reads (docs/auth.md): balances, open orders, positions, fill history."""
 from __future__ import annotations
 
 from aiohttp import web

@@ -1,4 +1,4 @@
-"""Public market-data REST endpoints (PROTOCOL.md §1.1-1.7) in the real reply shapes."""
+"""Public market-data REST endpoints in the real reply shapes (docs/simulator.md, docs/rest.md)."""
 from __future__ import annotations
 
 import time
