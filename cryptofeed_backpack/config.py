@@ -313,12 +313,23 @@ def _config_error(exc: ValidationError) -> BackpackConfigError:
     if isinstance(cause, (BackpackAuthError, BackpackConfigError)):
         raise cause
     if err["type"] == "extra_forbidden":
-        allowed = ", ".join(sorted(BackpackConfig.model_fields))
+        allowed = ", ".join(sorted(_section_model(err["loc"][:-1]).model_fields))
         return BackpackConfigError(field, "is not an option", f"known options: {allowed}")
     if err["type"] == "literal_error":
         return BackpackConfigError(field, f"got {err.get('input')!r}", f"allowed values: {ctx.get('expected')}")
     msg = err["msg"].removeprefix("Value error, ")
     return BackpackConfigError(field, msg, _hint(field))
+
+
+def _section_model(path: tuple) -> type:
+    """The model that owns a nested field (``rest.timeout_s`` -> RestPolicy), so a typo lists its siblings."""
+    model = BackpackConfig
+    for name in path:
+        annotation = model.model_fields.get(str(name))
+        if annotation is None or not isinstance(annotation.annotation, type) or not issubclass(annotation.annotation, BaseModel):
+            break
+        model = annotation.annotation
+    return model
 
 
 def _hint(field: str) -> str:

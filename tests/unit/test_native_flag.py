@@ -89,3 +89,22 @@ def test_explicit_register_pins_a_class_regardless_of_the_flag(seeded, monkeypat
     assert register(native=True) is BackpackFeed
     assert feed_class(True) is BackpackFeed
     register()
+
+
+def test_ccxt_section_and_ccxt_style_credentials_in_the_config():
+    from cryptofeed_backpack import auth
+
+    seed = bytes(range(1, 33))
+    api_key, secret = auth.b64(auth.public_key_from_seed(seed)), auth.b64(seed)
+    config = BackpackConfig.build({"api_key": api_key, "api_secret": secret,
+                                   "ccxt": {"snapshot_interval": 30, "websocket": False}, **OFFLINE})
+    assert config.auth.api_key == api_key and config.auth.seed == seed
+    assert (config.ccxt.snapshot_interval, config.ccxt.websocket, config.ccxt.rest_only) == (30, False, False)
+    assert secret not in repr(config)
+
+
+def test_a_typo_in_a_nested_section_lists_that_sections_options():
+    with pytest.raises(BackpackConfigError, match=r"ccxt\.snapshot_intervl: is not an option .*poll_interval_s, rest_fallback_after"):
+        BackpackConfig.build({"ccxt": {"snapshot_intervl": 3}, **OFFLINE})
+    with pytest.raises(BackpackConfigError, match=r"rest\.timeot_s: is not an option .*backoff_base_s"):
+        BackpackConfig.build({"rest": {"timeot_s": 1}, **OFFLINE})
