@@ -97,8 +97,9 @@ def make_exchange(config: BackpackConfig, ccxt_module, ccxtpro_module, on_frame:
             return book
 
         def handle_message(self, client, message):
-            if on_frame is not None and isinstance(message, dict):
-                on_frame(message.get("stream") or "", time.time())
+            stream = message.get("stream") if isinstance(message, dict) else None
+            if on_frame is not None and stream:  # data frames only; error replies carry no stream
+                on_frame(stream, time.time())
             return super().handle_message(client, message)
 
         def handle_order_book(self, client, message):

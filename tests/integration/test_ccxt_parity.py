@@ -66,6 +66,9 @@ async def test_native_and_ccxt_feeds_agree_on_one_simulator_session(clean_symbol
                 assert await wait_until(lambda: all(
                     len([t for t, _ in rec.items[TRADES] if t.symbol == s]) >= 5 * (checkpoint + 1)
                     and any(c.symbol == s for c, _ in rec.items[CANDLES])
+                    # the simulator publishes bookTicker only to subscribers: a ticker received proves the
+                    # subscription is live, so the top at the pause is the last one each feed was sent
+                    and any(t.symbol == s for t, _ in rec.items[TICKER])
                     for rec in (native_rec, ccxt_rec) for s in SYMBOLS.values()), timeout=30)
                 sim.pause()
                 await sim.drain()
