@@ -15,6 +15,7 @@ from cryptofeed.defines import L2_BOOK, TRADES  # noqa: E402
 from cryptofeed_backpack.ccxt_feed import CcxtBackpackFeed  # noqa: E402
 from cryptofeed_backpack.simulator import BackpackSimulator  # noqa: E402
 from cryptofeed_backpack.symbols import load_symbols  # noqa: E402
+from tests.integration.feed_harness import wait_until  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -61,12 +62,7 @@ async def test_twenty_thousand_frames_flow_through_the_ccxt_feed_without_a_stall
             sim.pause()
             await sim.drain()
             truth = sim.book(PERP)
-            deadline_frames = feed.metrics.counters["ws_messages"]
-            while books["last"] is None or books["last"].sequence_number != truth.last_update_id:
-                await asyncio.sleep(0.05)
-                if feed.metrics.counters["ws_messages"] == deadline_frames and books["last"] is not None \
-                        and books["last"].sequence_number > truth.last_update_id:
-                    break
+            assert await wait_until(lambda: books["last"] is not None and books["last"].sequence_number == truth.last_update_id)
             book = books["last"]
             bids, asks = book.book.bids.to_dict(), book.book.asks.to_dict()
             last_trade = sim.markets[PERP].trades[-1].id
