@@ -36,7 +36,7 @@ demo: $(STAMP)
 test: $(STAMP) $(BPX_STAMP) system-deps
 	$(PY) -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(BPX_STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
