@@ -20,6 +20,21 @@ from .transport.proxy import PROXY_SCHEMES, redact_proxy_url
 ENV_API_KEY = "BACKPACK_API_KEY"
 ENV_PRIVATE_KEY = "BACKPACK_PRIVATE_KEY"
 ENV_PROXY = "BACKPACK_PROXY"
+# The spellings a boolean switch accepts, from config.yaml or the environment (native_enabled).
+FLAG_TRUE = ("true", "1", "yes", "on")
+FLAG_FALSE = ("false", "0", "no", "off")
+
+
+def parse_flag(value: Any, name: str) -> bool:
+    """A boolean switch from YAML (bool) or text (environment); anything else names the allowed values."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in FLAG_TRUE:
+        return True
+    if text in FLAG_FALSE:
+        return False
+    raise BackpackConfigError.for_field(name, f"got {value!r}", f"allowed values: {', '.join(FLAG_TRUE + FLAG_FALSE)}")
 
 
 class _Frozen(BaseModel):
@@ -159,7 +174,18 @@ class TradeBackfill(_Frozen):
     max_buffered: int = Field(200_000, ge=1000, description="live trades held while a hole is filled")
 
 
+class CcxtOptions(_Frozen):
+    """Options of the ccxt fallback feed only (docs/ccxt.md); the native feed ignores them."""
+
+    websocket: bool = True
+    rest_only: bool = False
+    rest_fallback_after: int = Field(0, ge=0)
+    poll_interval_s: float = Field(1.0, gt=0)
+    snapshot_interval: float = Field(0.0, ge=0, description="seconds between forced REST re-snapshots of each book; 0 = never")
+
+
 class BackpackConfig(_Frozen):
+    native_enabled: Optional[bool] = Field(None, description="true: BackpackFeed, false: CcxtBackpackFeed; None = true")
     rest_url: str = REST_URL
     ws_url: str = WS_URL
     ca_file: Optional[Path] = None
@@ -181,6 +207,12 @@ class BackpackConfig(_Frozen):
 
     proxies: BackpackProxies = BackpackProxies()
     rest: RestPolicy = RestPolicy()
+    ccxt: CcxtOptions = CcxtOptions()
+
+    @field_validator("native_enabled", mode="before")
+    @classmethod
+    def _flag_spelling(cls, value: Any) -> Optional[bool]:
+        return None if value is None else parse_flag(value, "native_enabled")
 
     @field_validator("rest_url")
     @classmethod
@@ -266,14 +298,17 @@ class BackpackConfig(_Frozen):
 
 
 def _from_mapping(section: Mapping[str, Any]) -> dict[str, Any]:
-    """cryptofeed's per-exchange section uses key_id/key_secret; everything else is ours."""
-    data = {k: v for k, v in dict(section).items() if k not in ("key_id", "key_secret", "key_passphrase", "account_name")}
+    """cryptofeed's per-exchange section uses key_id/key_secret (ccxt's names api_key/api_secret are
+    accepted too); everything else is ours."""
+    credential_keys = ("key_id", "key_secret", "key_passphrase", "account_name", "api_key", "api_secret")
+    data = {k: v for k, v in dict(section).items() if k not in credential_keys}
     if isinstance(data.get("auth"), Mapping):
         data["auth"] = dict(data["auth"])
-    key_id, key_secret = section.get("key_id"), section.get("key_secret")
+    key_id = section.get("key_id") or section.get("api_key")
+    key_secret = section.get("key_secret") or section.get("api_secret")
     if key_id and key_secret and "auth" not in data:
         data["auth"] = {"api_key": key_id, "private_key": key_secret}
-    for nested in ("proxies", "rest", "connection", "trade_backfill"):
+    for nested in ("proxies", "rest", "connection", "trade_backfill", "ccxt"):
         if isinstance(data.get(nested), Mapping):
             data[nested] = dict(data[nested])
     return data
@@ -296,33 +331,41 @@ def _config_error(exc: ValidationError, model: type = None) -> BackpackConfigErr
     """Turn pydantic's report into one error naming the field, the problem and the allowed values."""
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err["loc"]) or "config"
-    if model is BackpackAuth:
-        field = f"auth.{field}"
-    elif model is BackpackProxies:
-        field = f"proxies.{field}"
-    elif model is RestPolicy:
-        field = f"rest.{field}"
-    elif model is ConnectionPolicy:
-        field = f"connection.{field}"
-    elif model is TradeBackfill:
-        field = f"trade_backfill.{field}"
+    section = _section_name(model)
+    if section:
+        field = f"{section}.{field}"
     ctx = err.get("ctx") or {}
     cause = ctx.get("error")
     if isinstance(cause, (BackpackAuthError, BackpackConfigError)):
         raise cause
     secret = any(part in field for part in _SECRET_FIELDS)
     if err["type"] == "extra_forbidden":
-        nested = {"auth": BackpackAuth, "proxies": BackpackProxies, "rest": RestPolicy,
-                  "connection": ConnectionPolicy, "trade_backfill": TradeBackfill}
-        loc = err["loc"]
-        owner = nested.get(str(loc[0])) if len(loc) > 1 and model is BackpackConfig else (model or BackpackConfig)
-        allowed = ", ".join(sorted(owner.model_fields))
+        allowed = ", ".join(sorted(_section_model(err["loc"][:-1], model or BackpackConfig).model_fields))
         return BackpackConfigError.for_field(field, "is not an option", f"known options here: {allowed}")
     if err["type"] == "literal_error":
         got = "a value that is not allowed" if secret else f"got {err.get('input')!r}"
         return BackpackConfigError.for_field(field, got, f"allowed values: {ctx.get('expected')}")
     msg = err["msg"].removeprefix("Value error, ")
     return BackpackConfigError.for_field(field, msg, _hint(field))
+
+
+def _section_name(model: type) -> str:
+    """``ccxt`` for CcxtOptions, ``rest`` for RestPolicy...: where a nested model sits in BackpackConfig."""
+    if model is None or model is BackpackConfig:
+        return ""
+    if model is BackpackAuth:
+        return "auth"
+    return next((name for name, f in BackpackConfig.model_fields.items() if f.annotation is model), "")
+
+
+def _section_model(path: tuple, model: type) -> type:
+    """The model that owns a nested field (``rest.timeout_s`` -> RestPolicy), so a typo lists its siblings."""
+    for name in path:
+        annotation = model.model_fields.get(str(name))
+        if annotation is None or not isinstance(annotation.annotation, type) or not issubclass(annotation.annotation, BaseModel):
+            break
+        model = annotation.annotation
+    return model
 
 
 def _hint(field: str) -> str:

@@ -44,6 +44,7 @@ class Rest:
     MARKETS = RestPath("/api/v1/markets")
     MARKET = RestPath("/api/v1/market")
     ASSETS = RestPath("/api/v1/assets")
+    SECURITIES = RestPath("/api/v1/securities")  # ccxt >= 4.5.90 reads it at start-up (simulator only)
     DEPTH = RestPath("/api/v1/depth")
     TRADES = RestPath("/api/v1/trades")
     TRADES_HISTORY = RestPath("/api/v1/trades/history", rate_class=HISTORY)

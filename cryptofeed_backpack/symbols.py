@@ -1,10 +1,18 @@
 """Backpack markets -> cryptofeed Symbols, with a TTL cache and loading through the configured proxies.
 
-Mapping (docs/protocol.md §5): SPOT ``SOL_USDC`` -> ``SOL-USDC``; PERP ``BTC_USDC_PERP`` -> ``BTC-USDC-PERP``.
-Case is kept (``kPEPE``) and dotted bases round-trip (``AAPL.US-USDC-PERP``). Market types without a
-cryptofeed instrument type or a verified symbol format (IPERP, DATED, PREDICTION, RFQ, anything new)
-are not tradeable symbols here: they are listed under ``info['unsupported']`` and never raise.
-Closed markets are left out unless ``include_closed_markets`` is set.
+Which markets become symbols (docs/symbols.md has the reasons):
+
+- SPOT ``SOL_USDC`` -> ``SOL-USDC`` (cryptofeed SPOT); PERP ``BTC_USDC_PERP`` -> ``BTC-USDC-PERP``
+  (PERPETUAL), tokenised equities included (``AAPL.US_USDC_PERP`` -> ``AAPL.US-USDC-PERP``). Case is
+  kept (``kPEPE``) and dotted bases round-trip.
+- IPERP, DATED, PREDICTION, RFQ and any type Backpack adds later are not exposed: no source shows
+  their symbol format or that they carry the public streams this feed reads. They are listed under
+  ``info['unsupported']`` (symbol -> type) and one INFO line per load counts them.
+- Closed markets, and markets with ``visible: false`` (hidden from Backpack's own listing), are left
+  out unless ``include_closed_markets`` is set; ``info['hidden']`` lists the invisible ones.
+- A market the feed cannot represent (a missing or malformed field such as unusual ``filters``, a
+  base that would make an ambiguous cryptofeed name) is skipped with one WARNING line naming it and
+  listed under ``info['skipped']``; the load never aborts for one market.
 """
 from __future__ import annotations
 
@@ -24,7 +32,7 @@ from . import capture
 from .config import BackpackConfig
 from .constants import CLOSED_BOOK_STATE, EXCHANGE_ID, PERP_MARKET, SPOT_MARKET, Rest
 from .errors import BackpackConnectionError
-from .wire.market_rest import MARKETS, Market
+from .wire.market_rest import Market
 
 LOG = logging.getLogger("feedhandler")
 
@@ -36,12 +44,24 @@ SUPPORTED_TYPES = {SPOT_MARKET: SPOT, PERP_MARKET: PERPETUAL}
 _loaded_at: dict[str, float] = {}
 
 
-def _as_markets(data: Any) -> list[Market]:
+def _raw_markets(data: Any) -> list:
+    """The reply as a list of per-market items (dicts or Market structs), without judging any one."""
     if isinstance(data, (bytes, str)):
-        return MARKETS.decode(data)
-    if data and isinstance(data[0], Market):
-        return list(data)
-    return msgspec.convert(list(data), list[Market], strict=False)
+        return msgspec.json.decode(data)
+    return list(data)
+
+
+def _market(item: Any) -> Market:
+    return item if isinstance(item, Market) else msgspec.convert(item, Market, strict=False)
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
+
+def _name(item: Any) -> str:
+    symbol = _field(item, "symbol")
+    return symbol if isinstance(symbol, str) else repr(item)[:80]
 
 
 def parse_markets(data: Any, include_closed: bool = False) -> tuple[dict[str, str], dict]:
@@ -49,14 +69,30 @@ def parse_markets(data: Any, include_closed: bool = False) -> tuple[dict[str, st
     mapping: dict[str, str] = {}
     info: dict = defaultdict(dict)
     unsupported: dict[str, str] = {}
-    for market in _as_markets(data):
-        kind = SUPPORTED_TYPES.get(market.marketType)
-        if kind is None:
-            unsupported[market.symbol] = market.marketType
+    skipped: dict[str, str] = {}
+    hidden: list[str] = []
+    for item in _raw_markets(data):
+        market_type = _field(item, "marketType")
+        kind = SUPPORTED_TYPES.get(market_type)
+        if kind is None:  # judged before the shape: other types may carry other fields (RFQ has no book)
+            unsupported[_name(item)] = market_type if isinstance(market_type, str) else repr(market_type)
             continue
-        if market.orderBookState == CLOSED_BOOK_STATE and not include_closed:
+        try:
+            market = _market(item)
+        except (msgspec.ValidationError, TypeError) as exc:
+            skipped[_name(item)] = str(exc)
+            LOG.warning("%s: market %s skipped, it cannot be represented: %s", EXCHANGE, _name(item), exc)
+            continue
+        if not market.visible:
+            hidden.append(market.symbol)
+        if (market.orderBookState == CLOSED_BOOK_STATE or not market.visible) and not include_closed:
             continue
         normalized = Symbol(market.baseSymbol, market.quoteSymbol, type=kind).normalized
+        if "-" in market.baseSymbol or "-" in market.quoteSymbol or normalized in mapping:
+            reason = "duplicate cryptofeed name" if normalized in mapping else "a '-' in its base or quote"
+            skipped[market.symbol] = reason
+            LOG.warning("%s: market %s skipped, it cannot be represented: %s (%s)", EXCHANGE, market.symbol, reason, normalized)
+            continue
         mapping[normalized] = market.symbol
         info["tick_size"][normalized] = market.filters.price.tickSize
         info["step_size"][normalized] = market.filters.quantity.stepSize
@@ -66,7 +102,10 @@ def parse_markets(data: Any, include_closed: bool = False) -> tuple[dict[str, st
         info["order_book_state"][normalized] = market.orderBookState
         if market.fundingInterval is not None:
             info["funding_interval_ms"][normalized] = market.fundingInterval
+        info["visible"][normalized] = market.visible
     info["unsupported"] = unsupported
+    info["skipped"] = skipped
+    info["hidden"] = hidden
     return mapping, dict(info)
 
 
@@ -85,12 +124,12 @@ def cache_fresh(ttl_s: float) -> bool:
     return loaded is None or ttl_s <= 0 or time.monotonic() - loaded < ttl_s
 
 
-async def fetch_markets(config: BackpackConfig) -> list[Market]:
+async def fetch_markets(config: BackpackConfig) -> list:
     """GET /api/v1/markets through the REST client (proxies, CA, retries)."""
     from .transport.rest import BackpackRestClient
 
     async with BackpackRestClient(config) as client:
-        return await client.markets()
+        return await client.market_items()  # judged market by market in parse_markets
 
 
 async def load_symbols(config: BackpackConfig, refresh: bool = False) -> dict[str, str]:
@@ -109,7 +148,11 @@ async def load_symbols(config: BackpackConfig, refresh: bool = False) -> dict[st
     mapping, info = parse_markets(markets, config.include_closed_markets)
     Symbols.set(EXCHANGE, mapping, info)
     _loaded_at[EXCHANGE] = time.monotonic()
-    LOG.info("%s: loaded %d symbols (%d markets of unsupported types)", EXCHANGE, len(mapping), len(info["unsupported"]))
+    by_type: dict[str, int] = defaultdict(int)
+    for market_type in info["unsupported"].values():
+        by_type[market_type] += 1
+    LOG.info("%s: loaded %d symbols; not exposed: %s; skipped: %d", EXCHANGE, len(mapping),
+             ", ".join(f"{n} {t}" for t, n in sorted(by_type.items())) or "none", len(info["skipped"]))
     return mapping
 
 

@@ -58,9 +58,16 @@ def native_state(feed, thresholds: HealthThresholds = DEFAULT_THRESHOLDS, now: O
 
 
 def ccxt_stream_names(feed) -> dict[tuple[str, str], str]:
-    """(channel, cryptofeed symbol) -> the Backpack stream name the same data has on the native feed."""
-    return {(channel, symbol): f"{feed.websocket_channels[channel]}.{feed.std_symbol_to_exchange_symbol(symbol)}"
-            for channel, symbols in feed._wanted.items() for symbol in symbols}  # noqa: SLF001
+    """(channel, cryptofeed symbol) -> the Backpack stream the ccxt feed's watch reads (polled channels: none)."""
+    from ..ccxt_feed.convert import stream_name
+
+    names = {}
+    for channel, symbols in feed._wanted.items():  # noqa: SLF001
+        for symbol in symbols:
+            name = stream_name(channel, feed.std_symbol_to_exchange_symbol(symbol), feed.candle_interval)
+            if name is not None:
+                names[(channel, symbol)] = name
+    return names
 
 
 def ccxt_state(feed, thresholds: HealthThresholds = DEFAULT_THRESHOLDS, now: Optional[float] = None) -> FeedState:

@@ -216,6 +216,12 @@ class BackpackRestClient:
         body = await self.call(Rest.MARKETS, [("marketType", t) for t in types])
         return _decode(market_rest.MARKETS, body, Rest.MARKETS)
 
+    async def market_items(self) -> list:
+        """The ``/markets`` reply as plain JSON objects, so each market can be judged on its own and one
+        malformed market never costs the others (symbols.parse_markets)."""
+        body = await self.call(Rest.MARKETS)
+        return _decode(market_rest.JSON_LIST, body, Rest.MARKETS)
+
     async def market(self, symbol: str) -> market_rest.Market:
         return _decode(market_rest.MARKET, await self.call(Rest.MARKET, {"symbol": symbol}), Rest.MARKET)
 

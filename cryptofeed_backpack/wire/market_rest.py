@@ -140,6 +140,7 @@ class Status(msgspec.Struct, frozen=True):
 
 DEPTH_SNAPSHOT = decoder(DepthSnapshot)
 MARKETS = decoder(list[Market])
+JSON_LIST = decoder(list)
 MARKET = decoder(Market)
 TRADES = decoder(list[RestTrade])
 KLINES = decoder(list[Kline])

@@ -187,14 +187,13 @@ async def test_flag_false_makes_feedhandler_build_the_ccxt_feed(clean_symbols):
             assert type(feed) is CcxtBackpackFeed
             assert feed.exchange.urls["api"]["public"] == sim.rest_url and feed.backpack_config.ca_file == sim.ca_file
         finally:
-            registry.register(native=True)
+            registry.register()
     from cryptofeed.exchanges import EXCHANGE_MAP
-    from cryptofeed_backpack import BackpackFeed
 
-    assert EXCHANGE_MAP["BACKPACK"] is BackpackFeed
+    assert EXCHANGE_MAP["BACKPACK"] is registry.BackpackFeedSelector
 
 
-def test_environment_flag_selects_ccxt_feed_on_import():
+def test_environment_flag_selects_ccxt_feed_in_a_fresh_process():
     script = (
         "import cryptofeed_backpack\n"
         "from cryptofeed.exchanges import EXCHANGE_MAP\n"
@@ -211,7 +210,8 @@ def test_environment_flag_selects_ccxt_feed_on_import():
         env.pop(var, None)
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["CcxtBackpackFeed", "CcxtBackpackFeed"]
+    # the map holds the selector; the flag is read when add_feed builds the feed
+    assert out.stdout.split() == ["BackpackFeedSelector", "CcxtBackpackFeed"]
 
 
 async def test_websocket_failures_fall_back_to_rest_polling(clean_symbols):

@@ -4,6 +4,9 @@ simulator speaks the real protocol."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -73,25 +76,43 @@ async def test_ccxt_pro_private_order_stream_and_balance():
             await ex.close()
 
 
-def _bpx_calls(sim, secret):
-    from bpx.account import Account
+# bpx-py pins cryptography<44 and the newest ccxt needs cryptography>=50, so they cannot share an
+# environment. bpx-py lives in its own virtualenv (`make venv-bpx`, part of `make venv`/`make test`) and
+# runs in a subprocess against the simulator of this process, over loopback TLS like any other client.
+BPX_PYTHON = Path(os.environ.get("BPX_PYTHON", Path(__file__).resolve().parents[2] / ".venv-bpx" / "bin" / "python"))
+BPX_SCRIPT = """
+import json, sys
+from bpx.account import Account
+api_key, secret, url = sys.argv[1:4]
+account = Account(api_key, secret)
+account.BPX_API_URL = url
+print(json.dumps([account.get_balances(), account.get_open_orders(symbol="SOL_USDC"),
+                  account.get_fill_history(symbol="SOL_USDC", limit=5)]))
+"""
 
-    account = Account(API_KEY, secret)
-    account.BPX_API_URL = sim.rest_url + "/"
-    return account.get_balances(), account.get_open_orders(symbol="SOL_USDC"), account.get_fill_history(symbol="SOL_USDC", limit=5)
+
+async def _bpx_calls(sim, secret):
+    env = {**os.environ, "REQUESTS_CA_BUNDLE": str(sim.ca_file)}
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        env.pop(var, None)
+    proc = await asyncio.create_subprocess_exec(str(BPX_PYTHON), "-c", BPX_SCRIPT, API_KEY, secret, sim.rest_url + "/",
+                                                env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    return json.loads(out)
 
 
-async def test_bpx_py_signed_requests(monkeypatch):
+@pytest.mark.skipif(not BPX_PYTHON.exists(), reason=f"bpx-py's own virtualenv is missing at {BPX_PYTHON}: run `make venv-bpx`")
+async def test_bpx_py_signed_requests():
     async with BackpackSimulator(symbols=["SOL_USDC"], seed=4, paused=True) as sim:
         sim.add_account(API_KEY)
         sim.place_order(API_KEY, "SOL_USDC", "Bid", "1.00", "2")
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sim.ca_file))
-        balances, orders, fills = await asyncio.to_thread(_bpx_calls, sim, SECRET)
+        balances, orders, fills = await _bpx_calls(sim, SECRET)
         assert balances["USDC"]["available"] == "100000"
         assert [o["price"] for o in orders] == ["1.00"]
         assert fills == []
         tampered = auth.b64(bytes(range(3, 35)))
-        balances, _, _ = await asyncio.to_thread(_bpx_calls, sim, tampered)
+        balances, _, _ = await _bpx_calls(sim, tampered)
         assert balances == {"code": "INVALID_CLIENT_REQUEST", "message": "Invalid signature"}
 
 

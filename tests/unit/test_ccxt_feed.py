@@ -199,6 +199,8 @@ def test_backoff_is_capped_and_slower_for_rate_limits():
     assert all(0 <= d <= 8.0 for d in delays) and max(delays) > 0
     assert retry_delay(1, BackpackRegionRestrictedError.from_reply(451, None, "x"), 0.25, 8.0) == 8.0
     assert retry_delay(3, rate, 0.01, 0.5) <= 0.5  # a small cap wins over the rate-limit floor
+    told = BackpackRateLimitError.from_reply(429, None, "x", retry_after=3.0)
+    assert all(retry_delay(a, told, 0.25, 8.0) == 3.0 for a in range(1, 10))  # Retry-After is the wait
 
 
 # ---- construction --------------------------------------------------------------------------------
@@ -221,7 +223,9 @@ def test_unsupported_channel_is_refused_clearly(seeded, channel):
 
 def test_other_construction_errors(seeded):
     with pytest.raises(BackpackConfigError, match="snapshot_interval"):
-        make_feed(symbols=["ETH-USDC"], channels=[TRADES], snapshot_interval=30)
+        make_feed(symbols=["ETH-USDC"], channels=[TRADES], snapshot_interval=-1)
+    with pytest.raises(BackpackConfigError, match="rest_only"):
+        make_feed(config={**OFFLINE, "ccxt": {"websocket": False}}, symbols=["ETH-USDC"], channels=[CANDLES])
     with pytest.raises(BackpackConfigError, match="FUNDING needs perpetual"):
         make_feed(symbols=["ETH-USDC"], channels=[FUNDING])
     with pytest.raises(BackpackConfigError, match="rest_only"):
@@ -248,8 +252,8 @@ async def test_ws_trade_payload_becomes_decimal_trade(seeded):
     data = load("ws_trade__taker_buy.json")["data"]
     ref = resolve_market("AAPL.US-USDC-PERP", "AAPL.US_USDC_PERP", feed.exchange.markets_by_id)
     trade = feed.exchange.parse_ws_trade(data, feed.exchange.market(ref.unified))
-    await feed._emit_trades(ref, [trade], ws=True)
-    await feed._emit_trades(ref, [trade], ws=True)  # a replay is not delivered twice
+    await feed._emit_trades(ref, [trade])
+    await feed._emit_trades(ref, [trade])  # a replay is not delivered twice
     assert len(got) == 1
     t = got[0]
     assert isinstance(t, Trade) and t.symbol == "AAPL.US-USDC-PERP" and t.side == BUY and t.id == "99812"
@@ -285,21 +289,26 @@ async def test_book_ticker_payload_becomes_ticker_with_wire_strings(seeded):
     assert got[0].timestamp == pytest.approx(1796047500.345002)
 
 
-async def test_kline_payload_candle_closes_when_the_next_starts(seeded):
-    feed, got = await collecting_feed([CANDLES], symbols=("SUI-USDC",), candle_interval="1m")
+async def test_kline_frame_becomes_the_candle_the_wire_describes(seeded):
+    """ccxt's OHLCV row is stamped with the close time T and drops X and n; the feed reads the frame."""
     data = load("ws_kline__open.json")["data"]
+    feed, got = await collecting_feed([CANDLES], symbols=("SUI-USDC",), candle_interval="1m")
     ref = resolve_market("SUI-USDC", "SUI_USDC", feed.exchange.markets_by_id)
-    row = feed.exchange.parse_ws_ohlcv(data)
-    await feed._emit_candles(ref, [row])
-    assert got == []  # candle_closed_only (cryptofeed's default): still open
-    later = [row[0] + 60_000] + row[1:]
-    await feed._emit_candles(ref, [later])
+    assert feed.exchange.parse_ws_ohlcv(data)[0] == 1796047560000  # ccxt: the close time, 14:06 UTC
+    await feed._emit_klines(ref, [data])
+    assert got == []  # candle_closed_only (cryptofeed's default) and X is false
+    await feed._emit_klines(ref, [{**data, "X": True, "E": data["E"] + 1}])
+    await feed._emit_klines(ref, [{**data, "X": True, "E": data["E"] + 1}])  # a resent frame: once
+    assert len(got) == 1
     c = got[0]
-    assert isinstance(c, Candle) and c.closed and c.interval == "1m"
-    assert (c.start, c.stop) == (1796047500.0, 1796047560.0)  # 14:05 and 14:06 UTC: T is the close time
+    assert isinstance(c, Candle) and c.closed and c.interval == "1m" and c.trades == 87
+    assert (c.start, c.stop) == (1796047500.0, 1796047560.0)  # 14:05 and 14:06 UTC, from t and T
     assert (c.open, c.close, c.high, c.low, c.volume) == (
         Decimal("3.421"), Decimal("3.4185"), Decimal("3.423"), Decimal("3.418"), Decimal("5321.4"))
     assert all(isinstance(x, Decimal) for x in (c.open, c.close, c.high, c.low, c.volume))
+    feed_open, got_open = await collecting_feed([CANDLES], symbols=("ETH-USDC",), candle_interval="2h", candle_closed_only=False)
+    await feed_open._emit_klines(ref, [data])
+    assert len(got_open) == 1 and got_open[0].closed is False
 
 
 async def test_mark_price_payload_becomes_funding(seeded):
@@ -310,3 +319,74 @@ async def test_mark_price_payload_becomes_funding(seeded):
     f = got[0]
     assert isinstance(f, Funding) and f.rate == Decimal("0.0000125") and f.mark_price == Decimal("3.4188")
     assert str(f.mark_price) == "3.4188" and f.next_funding_time == 1796050800.0
+
+
+# ---- ccxt capability flags and the receive-loop workaround --------------------------------------
+
+def test_capability_warnings_name_each_channel_ccxt_does_not_fully_support():
+    has = {"watchTrades": True, "watchOrderBook": "emulated", "watchBidsAsks": None, "fetchFundingRate": True,
+           "fetchOrderBook": True, "fetchTrades": False}
+    lines = ccxt_feed.capability_warnings(has, [TRADES, L2_BOOK, TICKER, FUNDING], websocket=True)
+    assert lines == ["ccxt marks watchOrderBook (used for l2_book) as 'emulated': treat its data as experimental",
+                     "ccxt marks watchBidsAsks (used for ticker) as None: treat its data as experimental"]
+    rest = ccxt_feed.capability_warnings(has, [TRADES, L2_BOOK], websocket=False)
+    assert rest == ["ccxt marks fetchTrades (used for trades) as False: treat its data as experimental"]
+    assert ccxt_feed.capability_warnings(ccxt.pro.backpack().has, [TRADES, L2_BOOK, TICKER, CANDLES, FUNDING], True) == []
+
+
+def test_feed_logs_capability_warnings_at_construction(seeded, monkeypatch, caplog):
+    original = ccxt.pro.backpack.describe
+
+    def describe(self):
+        described = original(self)
+        described["has"]["watchBidsAsks"] = "emulated"
+        return described
+
+    monkeypatch.setattr(ccxt.pro.backpack, "describe", describe)
+    make_feed(symbols=["ETH-USDC"], channels=[TICKER])
+    assert any("watchBidsAsks" in r.getMessage() and "experimental" in r.getMessage() for r in caplog.records)
+
+
+def test_receive_loop_workaround_is_chosen_by_feature_not_version():
+    from ccxt.async_support.base.ws import client as installed
+    from cryptofeed_backpack.ccxt_feed.exchange import receive_loop_undercounts
+
+    class OldClientModule:  # ccxt 4.5.64's client module: no MSG_SIZE_OVERHEAD
+        pass
+
+    assert receive_loop_undercounts(OldClientModule) is True
+    assert receive_loop_undercounts(installed) is (not hasattr(installed, "MSG_SIZE_OVERHEAD"))
+
+
+async def test_one_by_one_receive_loop_delivers_every_frame_in_order_then_rejects_on_error():
+    import asyncio
+    import functools
+
+    from cryptofeed_backpack.ccxt_feed.exchange import read_frames_one_by_one
+
+    class FakeClient:
+        def __init__(self, frames):
+            self.asyncio_loop = asyncio.get_running_loop()
+            self.frames, self.handled, self.rejected = list(frames), [], []
+            self.receive_loop = functools.partial(read_frames_one_by_one, self, ccxt.NetworkError)
+
+        def closed(self):
+            return False
+
+        async def receive(self):
+            if not self.frames:
+                raise ConnectionResetError("peer closed")
+            return self.frames.pop(0)
+
+        def handle_message(self, message):
+            self.handled.append(message)
+
+        def reject(self, error):
+            self.rejected.append(error)
+
+    client = FakeClient(range(5000))
+    client.receive_loop()
+    while not client.rejected:
+        await asyncio.sleep(0)
+    assert client.handled == list(range(5000))
+    assert isinstance(client.rejected[0], ccxt.NetworkError) and "peer closed" in str(client.rejected[0])

@@ -7,7 +7,7 @@ from cryptofeed.exchanges import EXCHANGE_MAP
 import cryptofeed_backpack
 from cryptofeed_backpack import BackpackConfig, BackpackFeed
 from cryptofeed_backpack.errors import BackpackAuthError, BackpackConfigError
-from cryptofeed_backpack.registry import native_enabled, register
+from cryptofeed_backpack.registry import BackpackFeedSelector, native_enabled, register
 from cryptofeed_backpack.symbols import seed_symbols
 from tests import fixtures
 
@@ -20,9 +20,12 @@ def seeded(clean_symbols):
 
 
 def test_import_registers_backpack_in_place():
-    assert EXCHANGE_MAP["BACKPACK"] is BackpackFeed
+    # the selector decides per feed (tests/unit/test_native_flag.py); class-level reads reach the native feed
+    assert EXCHANGE_MAP["BACKPACK"] is BackpackFeedSelector and EXCHANGE_MAP["BACKPACK"].id == "BACKPACK"
     assert cryptofeed_backpack.BACKPACK == "BACKPACK"
-    assert register() is BackpackFeed and register() is BackpackFeed  # idempotent
+    assert register() is BackpackFeedSelector and register() is BackpackFeedSelector  # idempotent
+    assert register(native=True) is BackpackFeed and EXCHANGE_MAP["BACKPACK"] is BackpackFeed
+    register()
     from cryptofeed import defines
     assert defines.BACKPACK == "BACKPACK"
 

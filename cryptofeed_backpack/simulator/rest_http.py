@@ -1,0 +1,92 @@
+"""The simulator's HTTP edge: reply helpers, the middleware (counting, rate limit, injected faults,
+plain-text 404) and the query-parameter readers every REST handler shares.
+
+Error bodies are the real ones: JSON ``{"code","message"}`` for API errors, plain text for
+query-parameter parse failures and unknown paths (docs/simulator.md).
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Optional
+
+from aiohttp import web
+
+from .faults import REST_FAULT_BODIES
+
+if TYPE_CHECKING:
+    from .server import BackpackSimulator
+
+SIM_KEY = web.AppKey("sim", object)
+
+
+def json_reply(body, status: int = 200, headers: Optional[dict] = None) -> web.Response:
+    return web.Response(text=json.dumps(body, separators=(",", ":")), status=status,
+                        content_type="application/json", headers=headers)
+
+
+def api_error(status: int, code: str, message: str) -> web.Response:
+    return json_reply({"code": code, "message": message}, status)
+
+
+def parse_failure(param: str, type_name: str, detail: str = "Expect a valid enumeration value.") -> web.Response:
+    # PROBE's verbatim text for limit=30; the same wording is used for the other parameters
+    return web.Response(status=400, text=f'failed to parse parameter `{param}`: failed to parse "{type_name}": {detail}',
+                        content_type="text/plain")
+
+
+def sim_of(request: web.Request) -> "BackpackSimulator":
+    return request.app[SIM_KEY]
+
+
+@web.middleware
+async def edge(request: web.Request, handler):
+    """Counting, rate limiting, injected faults, plain-text 404 for unknown paths."""
+    sim = sim_of(request)
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        return await handler(request)
+    sim.stats.rest_calls += 1
+    fault = sim.faults.take_rest_fault()
+    if fault is not None:
+        ctype, body = REST_FAULT_BODIES[fault.status]
+        headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else None
+        return web.Response(status=fault.status, text=body, content_type=ctype, headers=headers)
+    if sim.rest_rate_limit is not None:
+        now = time.monotonic()
+        calls: deque = sim._rest_calls
+        while calls and now - calls[0] > 60.0:
+            calls.popleft()
+        if len(calls) >= sim.rest_rate_limit:
+            # no Retry-After: PROBE saw none from the real exchange
+            return api_error(429, "TOO_MANY_REQUESTS", "Too many requests.")
+        calls.append(now)
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return web.Response(status=404, text="not found", content_type="text/plain")
+    except web.HTTPMethodNotAllowed:
+        return web.Response(status=405, text="method not allowed", content_type="text/plain")
+
+
+def market_of(request: web.Request, *, closed_status: Optional[int] = None):
+    """(market sim or spec, error response) for the ``symbol`` query parameter."""
+    sim = sim_of(request)
+    symbol = request.query.get("symbol")
+    if symbol is None:
+        return None, parse_failure("symbol", "MarketSymbol", "field `symbol` is required")
+    spec = sim.specs.get(symbol)
+    if spec is None:
+        return None, api_error(400, "INVALID_CLIENT_REQUEST", "Invalid market symbol")
+    if not spec.is_open and closed_status is not None:
+        return None, api_error(404, "RESOURCE_NOT_FOUND", "Not Found")
+    return spec, None
+
+
+def limit_of(request: web.Request, default: int, maximum: int, name: str = "limit"):
+    raw = request.query.get(name)
+    if raw is None:
+        return default, None
+    if not raw.isdigit():
+        return None, parse_failure(name, "u64", "invalid digit found in string")
+    return min(int(raw), maximum), None
