@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily
 
-from ..config import DEPTH_WINDOWS
+from ..constants import DEPTH_WINDOWS, EXCHANGE_ID
 from .names import (BOOK_EVENTS, DROP_REASONS, FRAMES, KNOWN_WS_ERROR_CODES, LEGACY_COUNTERS, LEGACY_GAUGES, METRICS,
                     RECENT_KIND, SNAPSHOT_COUNTERS, legacy_series)
 
@@ -140,7 +140,7 @@ class _FrameCounts:
 class FeedMetrics:
     """The counters and gauges of one feed (or one stand-alone REST client)."""
 
-    def __init__(self, exchange: str = "BACKPACK", feed: str = "native") -> None:
+    def __init__(self, exchange: str = EXCHANGE_ID, feed: str = "native") -> None:
         self.exchange = exchange
         self.feed = feed
         self._frames = _FrameCounts(exchange)
