@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import parse_qs, urlsplit
 
+from ..constants import Rest
+
 _RAW_WS = re.compile(r"^(\d+(?:\.\d+)?): (.*)$")
 _RAW_REST = re.compile(r"^(\S+) -> (\d+(?:\.\d+)?): (.*)$")
 
@@ -63,7 +65,7 @@ def load(path: str | Path) -> list[Record]:
         rest = _RAW_REST.match(line)
         if rest and "://" in rest.group(1):
             url = urlsplit(rest.group(1))
-            if url.path.endswith("/api/v1/depth"):
+            if url.path.endswith(Rest.DEPTH.path):
                 sym = parse_qs(url.query).get("symbol", [None])[0]
                 records.append(Record(float(rest.group(2)), None, rest.group(3), symbol=sym))
             continue
