@@ -55,13 +55,14 @@ def _run_async(handler, frames) -> float:
 class Native:
     name = "this project"
 
-    def __init__(self, channels=CHANNELS):
+    def __init__(self, channels=CHANNELS, feed_class=None, **feed_kwargs):
         from cryptofeed_backpack import BackpackFeed
         from cryptofeed_backpack.symbols import seed_symbols
 
         seed_symbols(bp_market_objects([BP_SYMBOL]))
-        self.feed = BackpackFeed(config={"rest_url": "https://127.0.0.1:9", "ws_url": "wss://127.0.0.1:9"},
-                                 symbols=[BP_STD], channels=list(channels), callbacks=_callbacks(channels))
+        self.feed = (feed_class or BackpackFeed)(config={"rest_url": "https://127.0.0.1:9", "ws_url": "wss://127.0.0.1:9"},
+                                                 symbols=[BP_STD], channels=list(channels), callbacks=_callbacks(channels),
+                                                 **feed_kwargs)
 
     def seed(self, bids, asks) -> None:
         from cryptofeed_backpack.schemas import DEPTH_SNAPSHOT

@@ -163,6 +163,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     rows = [run_rate(float(r), args.markets, args.warmup, args.seconds) for r in args.rates.split(",")]
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: under contention a process gets its share of a "
+          "core, so frames per CPU-second is the figure that carries over")
     print(render(rows, args.markets))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

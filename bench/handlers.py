@@ -3,8 +3,8 @@
 For each frame kind the same content goes through this project's BackpackFeed.message_handler,
 ccxt.pro's backpack handle_message (Backpack frames), cryptofeed 2.5's Binance handler
 (equivalent Binance frames, equal book) and a floor (one msgspec decode + Decimal + book set).
-Repeats are interleaved across the handlers so machine noise hits all of them alike; the figure is
-the median over repeats of the mean µs per frame. After every repeat each book is compared with
+Frames go in blocks, rotating through the handlers block by block, so machine noise hits all of
+them alike; the figure is the median over all blocks of the mean µs per frame in a block. After every repeat each book is compared with
 a reference built from the same levels; a mismatch aborts the run.
 
     .venv/bin/python bench/handlers.py [--frames 20000] [--repeats 7] [--json out.json]
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import random
 import statistics
 import sys
@@ -52,33 +53,38 @@ def _check_book(name: str, kind: str, got, reference) -> None:
         raise SystemExit(f"{name}: {kind}: book differs from the reference ({missing} price keys differ)")
 
 
-def measure(frames: int, repeats: int, seed: int = 1, kinds=KINDS) -> dict:
-    """{kind: {handler name: median µs/frame}}; books verified after every repeat."""
+def measure(frames: int, repeats: int, seed: int = 1, kinds=KINDS, block: int = 500) -> dict:
+    """{kind: {handler: median µs/frame}}. Each repeat re-seeds every book and feeds the frames in
+    blocks of ``block``, rotating through the handlers block by block, so a burst of load from
+    elsewhere on the machine lands on all of them alike; the figure is the median over all blocks.
+    Books are verified against the reference after every repeat."""
     data = build_cases(frames, seed)
     bids, asks = data["snapshot"]
     native, ccxt, binance, floor = Native(), Ccxt(), Binance(), Floor()
     native_ticker_l1 = Native(channels=(TICKER, L1_BOOK))
+    impls = {"native": native, "native TICKER+L1_BOOK": native_ticker_l1, "ccxt": ccxt, "binance": binance, "floor": floor}
     results: dict = {}
     for kind in kinds:
         case = data["cases"][kind]
-        runs = {n: [] for n in ("native", "ccxt", "binance", "floor")}
-        if kind == "bookTicker":
-            runs["native TICKER+L1_BOOK"] = []
-        impls = {"native": native, "native TICKER+L1_BOOK": native_ticker_l1, "ccxt": ccxt, "binance": binance, "floor": floor}
+        keys = ["native", "ccxt", "binance", "floor"] + (["native TICKER+L1_BOOK"] if kind == "bookTicker" else [])
+        samples = {k: [] for k in keys}
         for _ in range(repeats):
-            for key in runs:
-                impl = impls[key]
-                impl.seed(bids, asks)
-                gc.collect()
-                if key == "floor":
-                    dt = floor.run(case["bp"], case["floor_kind"])
-                else:
-                    dt = impl.run(case["bn"] if key == "binance" else case["bp"])
-                runs[key].append(dt / frames * 1e6)
-                if case["updates"] is not None:
-                    _check_book(key, kind, impl.book(), case["reference"])
-        results[kind] = {k: statistics.median(v) for k, v in runs.items()}
-        results[kind]["spread"] = {k: (min(v), max(v)) for k, v in runs.items()}
+            for key in keys:
+                impls[key].seed(bids, asks)
+            gc.collect()
+            for i, start in enumerate(range(0, frames, block)):
+                for j in range(len(keys)):
+                    key = keys[(i + j) % len(keys)]
+                    impl = impls[key]
+                    if key == "floor":
+                        dt = floor.run(case["bp"][start:start + block], case["floor_kind"])
+                    else:
+                        dt = impl.run((case["bn"] if key == "binance" else case["bp"])[start:start + block])
+                    samples[key].append(dt / len(case["bp"][start:start + block]) * 1e6)
+            if case["updates"] is not None:
+                for key in keys:
+                    _check_book(key, kind, impls[key].book(), case["reference"])
+        results[kind] = {k: statistics.median(v) for k, v in samples.items()}
     ccxt.close()
     if native.dropped() or native_ticker_l1.dropped():
         raise SystemExit(f"native handler dropped frames: {native.feed.metrics.counters}")
@@ -105,7 +111,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     results = measure(args.frames, args.repeats)
-    print(f"handler cost, {args.frames} frames x {args.repeats} interleaved repeats per handler, book {BOOK_LEVELS} "
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (figures scale with it; read the ratios)")
+    print(f"handler cost, {args.frames} frames x {args.repeats} repeats per handler (interleaved in blocks of 500), book {BOOK_LEVELS} "
           f"levels a side, books verified against the reference after every repeat (python {sys.version.split()[0]})")
     print(render(results))
     if args.json:

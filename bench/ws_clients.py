@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import collections
 import json
+import os
 import ssl
 import subprocess
 import sys
@@ -187,6 +188,7 @@ def main() -> None:
     for _ in range(args.repeats):
         for client in CLIENTS:  # interleaved, so noise hits all alike
             runs[client].append(run_client(client, args.markets, args.seconds))
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"WebSocket clients in cryptofeed's connection model, counting handler, producer at full speed, "
           f"median of {args.repeats} interleaved runs")
     print("| client | frames/s | CPU % of a core | frames per CPU-second | vs websockets | keeps |\n|---|---|---|---|---|---|")

@@ -1,0 +1,119 @@
+"""Prototype hot paths for bench/prototypes.py, kept out of the package on purpose: the feed and
+wire layers are being reorganised, so this shows what two changes would give before anyone
+wires them in (docs/performance.md, "Prototypes").
+
+- ``price_cache``: depth levels decode their price as text and go through
+  ``cryptofeed_backpack.decimal_cache.DecimalCache`` (one shared, pre-hashed Decimal per price
+  text); trades intern their price the same way. Quantities stay msgspec Decimals.
+- ``single_pass``: one msgspec decode of the whole frame into a union tagged by the event type
+  ``e`` (trade, depth, bookTicker, kline), instead of an envelope with raw ``data`` plus a second
+  decode. Anything else (errors, other streams, private events) falls back to today's handler.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Optional, Union
+
+import msgspec
+
+from cryptofeed_backpack import BackpackFeed
+from cryptofeed_backpack.decimal_cache import DecimalCache
+from cryptofeed_backpack.schemas import ENVELOPE, STREAM_DECODERS, BookTickerMsg, DepthMsg, KlineMsg, TradeMsg
+
+TextLevel = tuple[str, Decimal]
+
+
+class DepthText(msgspec.Struct, frozen=True, tag_field="e", tag="depth"):
+    symbol: str = msgspec.field(name="s")
+    first_id: int = msgspec.field(name="U")
+    last_id: int = msgspec.field(name="u")
+    asks: list[TextLevel] = msgspec.field(name="a", default_factory=list)
+    bids: list[TextLevel] = msgspec.field(name="b", default_factory=list)
+    engine_time_us: int = msgspec.field(name="T", default=0)
+    event_time_us: int = msgspec.field(name="E", default=0)
+
+
+class TradeText(msgspec.Struct, frozen=True, tag_field="e", tag="trade"):
+    symbol: str = msgspec.field(name="s")
+    price_text: str = msgspec.field(name="p")
+    quantity: Decimal = msgspec.field(name="q")
+    trade_id: int = msgspec.field(name="t")
+    engine_time_us: int = msgspec.field(name="T")
+    buyer_is_maker: bool = msgspec.field(name="m")
+    event_time_us: int = msgspec.field(name="E", default=0)
+
+
+def _tagged(base, tag):
+    """The schemas.py Struct with the same fields, tagged for the union."""
+    fields = [(f.name, f.type, msgspec.field(name=f.encode_name, default=f.default) if f.default is not msgspec.NODEFAULT
+               else msgspec.field(name=f.encode_name)) for f in msgspec.structs.fields(base)]
+    return msgspec.defstruct(f"{base.__name__}Tagged", fields, frozen=True, tag_field="e", tag=tag)
+
+
+BookTickerTagged = _tagged(BookTickerMsg, "bookTicker")
+KlineTagged = _tagged(KlineMsg, "kline")
+
+
+class Frame(msgspec.Struct, frozen=True):
+    stream: str
+    data: Union[TradeText, DepthText, BookTickerTagged, KlineTagged]
+
+
+FRAME = msgspec.json.Decoder(Frame, strict=False)
+DEPTH_TEXT = msgspec.json.Decoder(DepthText, strict=False)
+TRADE_TEXT = msgspec.json.Decoder(TradeText, strict=False)
+
+
+class PrototypeFeed(BackpackFeed):
+    def __init__(self, *args, price_cache: bool = True, single_pass: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prices: Optional[DecimalCache] = DecimalCache() if price_cache else None
+        self._single_pass = single_pass
+
+    def _depth(self, d: DepthText) -> DepthMsg:
+        levels = self.prices.levels
+        return DepthMsg(d.symbol, d.first_id, d.last_id, levels(d.asks), levels(d.bids), d.engine_time_us, d.event_time_us)
+
+    def _trade(self, t: TradeText) -> TradeMsg:
+        return TradeMsg(t.symbol, self.prices[t.price_text], t.quantity, t.trade_id, t.engine_time_us, t.buyer_is_maker,
+                        t.event_time_us)
+
+    async def message_handler(self, msg, conn, timestamp: float) -> None:
+        if self._single_pass:
+            try:
+                frame = FRAME.decode(msg)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                await super().message_handler(msg, conn, timestamp)
+                return
+            stream, data = frame.stream, frame.data
+        else:
+            try:
+                envelope = ENVELOPE.decode(msg)
+                stream = envelope.stream
+                kind = stream.partition(".")[0] if stream else None
+                if kind == "depth" and self.prices is not None:
+                    data = DEPTH_TEXT.decode(envelope.data)
+                elif kind == "trade" and self.prices is not None:
+                    data = TRADE_TEXT.decode(envelope.data)
+                elif kind in ("bookTicker", "kline"):
+                    data = STREAM_DECODERS[kind].decode(envelope.data)
+                else:
+                    await super().message_handler(msg, conn, timestamp)
+                    return
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                await super().message_handler(msg, conn, timestamp)
+                return
+        self.metrics.frame(stream, timestamp)
+        symbol = self.exchange_symbol_mapping.get(data.symbol)
+        if symbol is None:
+            self._drop("unknown_symbol", stream.partition(".")[0], msg, None)
+            return
+        kind = type(data)
+        if kind is DepthText:
+            await self._on_depth(self._depth(data), symbol, timestamp)
+        elif kind is TradeText:
+            await self._on_trade(self._trade(data), symbol, timestamp)
+        elif kind is BookTickerTagged or kind is BookTickerMsg:
+            await self._on_book_ticker(data, symbol, timestamp)
+        else:
+            await self._on_kline(data, symbol, timestamp)
