@@ -12,6 +12,8 @@ HERE = Path(__file__).resolve().parent
 
 FULL = [
     ("handlers.py", []),
+    ("decimal_costs.py", []),
+    ("prototypes.py", []),
     ("end_to_end.py", []),
     ("memory_coldstart.py", []),
     ("ws_clients.py", []),
@@ -19,6 +21,8 @@ FULL = [
 ]
 QUICK = {
     "handlers.py": ["--frames", "3000", "--repeats", "3"],
+    "decimal_costs.py": ["--n", "50000", "--repeats", "3"],
+    "prototypes.py": ["--frames", "3000", "--repeats", "3"],
     "end_to_end.py": ["--rates", "2000,10000,0", "--seconds", "2"],
     "ws_clients.py": ["--seconds", "2", "--repeats", "1"],
     "sim_throughput.py": ["--rates", "5000,20000", "--seconds", "2"],
