@@ -69,7 +69,10 @@ class Native:
 
         book = self.feed._book_for(BP_SYMBOL, BP_STD)
         book.reset()
-        book.on_snapshot(DEPTH_SNAPSHOT.decode(json.dumps({"asks": asks, "bids": bids, "lastUpdateId": str(START_ID)})))
+        body = json.dumps({"asks": asks, "bids": bids, "lastUpdateId": str(START_ID)})
+        # A prototype feed (bench/_prototype_feed.py) decodes snapshots its own way.
+        decode = getattr(self.feed, "decode_snapshot", DEPTH_SNAPSHOT.decode)
+        book.on_snapshot(decode(body))
 
     def run(self, frames) -> float:
         return _run_async(self.feed.message_handler, frames)

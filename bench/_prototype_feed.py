@@ -18,7 +18,7 @@ import msgspec
 
 from cryptofeed_backpack import BackpackFeed
 from cryptofeed_backpack.decimal_cache import DecimalCache
-from cryptofeed_backpack.schemas import ENVELOPE, STREAM_DECODERS, BookTickerMsg, DepthMsg, KlineMsg, TradeMsg
+from cryptofeed_backpack.schemas import ENVELOPE, STREAM_DECODERS, BookTickerMsg, DepthMsg, DepthSnapshot, KlineMsg, TradeMsg
 
 TextLevel = tuple[str, Decimal]
 
@@ -59,7 +59,17 @@ class Frame(msgspec.Struct, frozen=True):
     data: Union[TradeText, DepthText, BookTickerTagged, KlineTagged]
 
 
+class SnapshotText(msgspec.Struct, frozen=True):
+    """``GET /api/v1/depth`` with the prices kept as text, to be interned like the deltas' prices."""
+
+    asks: list[TextLevel]
+    bids: list[TextLevel]
+    lastUpdateId: int
+    timestamp: Optional[int] = None
+
+
 FRAME = msgspec.json.Decoder(Frame, strict=False)
+SNAPSHOT_TEXT = msgspec.json.Decoder(SnapshotText, strict=False)
 DEPTH_TEXT = msgspec.json.Decoder(DepthText, strict=False)
 TRADE_TEXT = msgspec.json.Decoder(TradeText, strict=False)
 
@@ -73,6 +83,13 @@ class PrototypeFeed(BackpackFeed):
     def _depth(self, d: DepthText) -> DepthMsg:
         levels = self.prices.levels
         return DepthMsg(d.symbol, d.first_id, d.last_id, levels(d.asks), levels(d.bids), d.engine_time_us, d.event_time_us)
+
+    def decode_snapshot(self, body: bytes | str) -> DepthSnapshot:
+        """Decode a REST snapshot so the book's keys are the cache's objects: a later delta at the
+        same price then finds its key by identity."""
+        s = SNAPSHOT_TEXT.decode(body)
+        levels = self.prices.levels
+        return DepthSnapshot(levels(s.asks), levels(s.bids), s.lastUpdateId, s.timestamp)
 
     def _trade(self, t: TradeText) -> TradeMsg:
         return TradeMsg(t.symbol, self.prices[t.price_text], t.quantity, t.trade_id, t.engine_time_us, t.buyer_is_maker,
