@@ -60,15 +60,9 @@ class DecimalCache:
 
     def levels(self, levels: Iterable[Sequence]) -> list[tuple[Decimal, Decimal]]:
         """``[(price_text, qty), ...]`` -> ``[(interned price, qty), ...]`` (qty as decoded)."""
-        get = self._map.get
-        out = []
-        append = out.append
-        for text, qty in levels:
-            price = get(text)
-            if price is None:
-                price = self._add(text)
-            append((price, qty))
-        return out
+        get, add = self._map.get, self._add
+        # ``or``: a hit is a non-zero Decimal (truthy); a zero price is not a price and just misses.
+        return [(get(text) or add(text), qty) for text, qty in levels]
 
     def apply(self, side: MutableMapping, levels: Iterable[Sequence]) -> list[tuple[Decimal, Decimal]]:
         """Set absolute levels on a book side (qty 0 deletes) with interned prices; returns the
