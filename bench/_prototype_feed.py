@@ -5,6 +5,9 @@ wires them in (docs/performance.md, "Prototypes").
 - ``price_cache``: depth levels decode their price as text and go through
   ``cryptofeed_backpack.decimal_cache.DecimalCache`` (one shared, pre-hashed Decimal per price
   text); trades intern their price the same way. Quantities stay msgspec Decimals.
+- ``one_pass``: the depth levels stay text all the way into the book: a BookSync whose delta step
+  is ``DecimalCache.apply`` (intern, set/delete and collect the delta pairs in one loop), instead
+  of interning into a new DepthMsg and then looping again in ``apply_levels``.
 - ``single_pass``: one msgspec decode of the whole frame into a union tagged by the event type
   ``e`` (trade, depth, bookTicker, kline), instead of an envelope with raw ``data`` plus a second
   decode. Anything else (errors, other streams, private events) falls back to today's handler.
@@ -16,7 +19,10 @@ from typing import Optional, Union
 
 import msgspec
 
-from cryptofeed_backpack import BackpackFeed
+from cryptofeed.defines import ASK, BID, L2_BOOK
+
+from cryptofeed_backpack import BackpackFeed, parse
+from cryptofeed_backpack.book_sync import BookSync, Outcome
 from cryptofeed_backpack.decimal_cache import DecimalCache
 from cryptofeed_backpack.schemas import ENVELOPE, STREAM_DECODERS, BookTickerMsg, DepthMsg, DepthSnapshot, KlineMsg, TradeMsg
 
@@ -74,11 +80,60 @@ DEPTH_TEXT = msgspec.json.Decoder(DepthText, strict=False)
 TRADE_TEXT = msgspec.json.Decoder(TradeText, strict=False)
 
 
+class InterningBookSync(BookSync):
+    """BookSync whose deltas carry price text; ``last_bids``/``last_asks`` are the applied pairs."""
+
+    __slots__ = ("_apply", "last_bids", "last_asks")
+
+    def __init__(self, symbol, factory, prices: DecimalCache):
+        super().__init__(symbol, factory)
+        self._apply = prices.apply
+        self.last_bids = self.last_asks = ()
+
+    def on_delta(self, msg) -> Outcome:
+        last = self.last_id
+        if last is None:
+            self._buffer.append(msg)
+            return Outcome.BUFFERED
+        if msg.last_id <= last:
+            return Outcome.STALE
+        if msg.first_id > last + 1:
+            self.gaps += 1
+            self.reset()
+            self._buffer.append(msg)
+            return Outcome.GAP
+        self.last_bids = self._apply(self.bids, msg.bids)
+        self.last_asks = self._apply(self.asks, msg.asks)
+        self.last_id = msg.last_id
+        return Outcome.APPLIED
+
+
 class PrototypeFeed(BackpackFeed):
-    def __init__(self, *args, price_cache: bool = True, single_pass: bool = False, **kwargs):
+    def __init__(self, *args, price_cache: bool = True, single_pass: bool = False, one_pass: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.prices: Optional[DecimalCache] = DecimalCache() if price_cache else None
+        self.prices: Optional[DecimalCache] = DecimalCache() if price_cache or one_pass else None
         self._single_pass = single_pass
+        self._one_pass = one_pass
+
+    def _book_for(self, exchange_symbol: str, symbol: str) -> BookSync:
+        if not self._one_pass:
+            return super()._book_for(exchange_symbol, symbol)
+        book = self._books.get(exchange_symbol)
+        if book is None:
+            def factory(symbol=symbol):
+                from cryptofeed.types import OrderBook
+
+                ob = OrderBook(self.id, symbol)
+                return ob, ob.book.bids, ob.book.asks
+            book = self._books[exchange_symbol] = InterningBookSync(symbol, factory, self.prices)
+        return book
+
+    async def _emit_delta(self, book, msg, timestamp: float) -> None:
+        if self.max_depth or not self._one_pass:
+            await super()._emit_delta(book, msg, timestamp)
+            return
+        await self.book_callback(L2_BOOK, book.container, timestamp, timestamp=parse.us_to_s(msg.engine_time_us or msg.event_time_us),
+                                 raw=None, sequence_number=msg.last_id, delta={BID: book.last_bids, ASK: book.last_asks})
 
     def _depth(self, d: DepthText) -> DepthMsg:
         levels = self.prices.levels
@@ -127,7 +182,7 @@ class PrototypeFeed(BackpackFeed):
             return
         kind = type(data)
         if kind is DepthText:
-            await self._on_depth(self._depth(data), symbol, timestamp)
+            await self._on_depth(data if self._one_pass else self._depth(data), symbol, timestamp)
         elif kind is TradeText:
             await self._on_trade(self._trade(data), symbol, timestamp)
         elif kind is BookTickerTagged or kind is BookTickerMsg:

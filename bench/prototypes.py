@@ -29,6 +29,7 @@ def measure(frames: int, repeats: int, kinds=KINDS, block: int = 500) -> dict:
         "today": Native(),
         "+ price cache": Native(feed_class=PrototypeFeed, price_cache=True),
         "+ price cache + single-pass decode": Native(feed_class=PrototypeFeed, price_cache=True, single_pass=True),
+        "+ one-pass book apply + single-pass decode": Native(feed_class=PrototypeFeed, one_pass=True, single_pass=True),
     }
     floor = Floor()
     results = {}
