@@ -115,6 +115,7 @@ def start_producer(markets: int, rate: float, duration: float) -> tuple[subproce
 
 def run_rate(rate: float, markets: int, warmup: float, seconds: float) -> dict:
     producer, info = start_producer(markets, rate, warmup + seconds + 25)
+    consumer = None
     try:
         consumer = subprocess.Popen([sys.executable, __file__, "--consumer", info["WS"], info["REST"], info["CA"], info["MARKETS"],
                                      str(warmup), str(seconds)], stdout=subprocess.PIPE, text=True)
@@ -130,6 +131,9 @@ def run_rate(rate: float, markets: int, warmup: float, seconds: float) -> dict:
         result["rate"] = rate
         return result
     finally:
+        if consumer is not None and consumer.poll() is None:
+            consumer.kill()
+            consumer.wait(10)
         producer.terminate()
         producer.wait(10)
 
