@@ -10,8 +10,10 @@ import msgspec
 _US = 1_000_000.0
 ZERO = Decimal(0)
 
-#: a book level as sent: ``[price, quantity]`` decimal strings
+#: a book level: ``(price, quantity)``
 Level = tuple[Decimal, Decimal]
+#: a book level as decoded: the price kept as its text, to be interned (wire/prices.py)
+TextLevel = tuple[str, Decimal]
 
 
 def decoder(kind: Any) -> msgspec.json.Decoder:
@@ -70,10 +72,3 @@ def check_signed(value: Optional[Decimal], name: str) -> None:
     """A signed amount (net position, PnL, funding rate) must at least be finite."""
     if value is not None and not (value.is_finite() and value.adjusted() < _MAX_ADJUSTED_EXPONENT):
         raise ValueError(f"{name} must be a finite number, got {value}")
-
-
-def check_levels(levels: list, name: str) -> None:
-    for price, quantity in levels:
-        if not (price.is_finite() and price > ZERO and quantity.is_finite() and quantity >= ZERO
-                and price.adjusted() < _MAX_ADJUSTED_EXPONENT and quantity.adjusted() < _MAX_ADJUSTED_EXPONENT):
-            raise ValueError(f"{name} level [{price}, {quantity}] is not a finite price > 0 with a quantity >= 0")

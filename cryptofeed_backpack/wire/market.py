@@ -13,10 +13,11 @@ import msgspec
 from cryptofeed.defines import BUY, FILLED, SELL
 from cryptofeed.types import Candle, Funding, Index, L1Book, Liquidation, OpenInterest, Ticker, Trade
 
-from ..constants import EXCHANGE_ID, SIDES
-from .common import (Level, check_amount, check_levels, check_price, check_signed, decoder, iso_to_s, ms_to_s,
-                     us_to_s)
 from decimal import Decimal
+
+from ..constants import EXCHANGE_ID, SIDES
+from .common import TextLevel, check_amount, check_price, check_signed, decoder, iso_to_s, ms_to_s, us_to_s
+from .prices import intern_levels
 
 
 class TradeMsg(msgspec.Struct, frozen=True):
@@ -36,21 +37,24 @@ class TradeMsg(msgspec.Struct, frozen=True):
 
 
 class DepthMsg(msgspec.Struct, frozen=True):
-    """``depth[.<window>].<symbol>``: absolute levels (qty 0 deletes), ids ``U..u``."""
+    """``depth[.<window>].<symbol>``: absolute levels (qty 0 deletes), ids ``U..u``.
+
+    Prices are decoded as text and stored as interned Decimals (wire/prices.py), so after decoding
+    ``asks``/``bids`` hold ``(Decimal, Decimal)`` levels, validated."""
 
     symbol: str = msgspec.field(name="s")
     first_id: int = msgspec.field(name="U")
     last_id: int = msgspec.field(name="u")
-    asks: list[Level] = msgspec.field(name="a", default_factory=list)
-    bids: list[Level] = msgspec.field(name="b", default_factory=list)
+    asks: list[TextLevel] = msgspec.field(name="a", default_factory=list)
+    bids: list[TextLevel] = msgspec.field(name="b", default_factory=list)
     engine_time_us: int = msgspec.field(name="T", default=0)
     event_time_us: int = msgspec.field(name="E", default=0)
 
     def __post_init__(self):
         if self.first_id > self.last_id or self.first_id < 0:
             raise ValueError(f"depth U={self.first_id} must be >= 0 and <= u={self.last_id}")
-        check_levels(self.asks, "depth a")
-        check_levels(self.bids, "depth b")
+        intern_levels(self, "asks", "depth a")
+        intern_levels(self, "bids", "depth b")
 
 
 class BookTickerMsg(msgspec.Struct, frozen=True):
@@ -140,9 +144,10 @@ class LiquidationMsg(msgspec.Struct, frozen=True):
 
 
 #: stream kind -> its decoder (the envelope's ``data`` is decoded once, by one of these)
+DEPTH_DECODER = decoder(DepthMsg)
 STREAM_DECODERS = {
     "trade": decoder(TradeMsg),
-    "depth": decoder(DepthMsg),
+    "depth": DEPTH_DECODER,
     "bookTicker": decoder(BookTickerMsg),
     "kline": decoder(KlineMsg),
     "markPrice": decoder(MarkPriceMsg),

@@ -13,20 +13,22 @@ from cryptofeed.defines import BUY, SELL
 from cryptofeed.types import Candle, Funding, OpenInterest, OrderBook, Trade
 
 from ..constants import EXCHANGE_ID
-from .common import Level, check_amount, check_levels, check_price, decoder, iso_to_s, ms_to_s, us_to_s
+from .common import TextLevel, check_amount, check_price, decoder, iso_to_s, ms_to_s, us_to_s
+from .prices import intern_levels
 
 
 class DepthSnapshot(msgspec.Struct, frozen=True):
     """``GET /api/v1/depth``: both sides ascending (best bid LAST), ``lastUpdateId`` a string, ``timestamp`` µs."""
 
-    asks: list[Level]
-    bids: list[Level]
+    asks: list[TextLevel]  # prices interned after decoding, as in wire.market.DepthMsg
+    bids: list[TextLevel]
     lastUpdateId: int
     timestamp: Optional[int] = None
 
     def __post_init__(self):
-        check_levels(self.asks, "depth asks")
-        check_levels(self.bids, "depth bids")
+        # the book's keys are then the cache's objects, so later deltas find them by identity
+        intern_levels(self, "asks", "depth asks")
+        intern_levels(self, "bids", "depth bids")
 
 
 class PriceFilter(msgspec.Struct, frozen=True):

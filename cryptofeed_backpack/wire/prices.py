@@ -1,0 +1,85 @@
+"""Interned, validated price Decimals: decimal text -> one shared Decimal with its hash computed.
+
+Why (docs/performance.md): on a 1000-level book most of a depth frame's cost was building a Decimal
+for every price and hashing it for the book's dict. Prices repeat constantly in a depth stream, and
+CPython's Decimal keeps its hash once computed, so handing the book the same object again turns
+``Decimal(text)`` plus a hash into one dict lookup by the text, and the book's own lookup then
+compares a cached hash. A price is also validated only the first time its text is seen.
+
+Values are exact: the cache maps the *text* the exchange sent, so ``"86700.0"`` and ``"86700"`` stay
+two objects (they still compare and hash equal, as Decimal requires). Quantities are not interned:
+they repeat far less and are never hashed.
+
+Bounded: past ``max_size`` texts the older half is dropped (insertion order), so a drifting market
+keeps its current range without unbounded growth. One process-wide cache serves every feed: the
+wire Structs intern while they decode, and decoding has no feed to ask.
+"""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Iterable, Sequence
+
+from msgspec.structs import force_setattr
+
+from ..errors import BackpackConfigError
+from .common import ZERO, check_amount
+
+DEFAULT_MAX_SIZE = 1 << 16
+#: no price on any market comes near 10**30 (the same bound as wire.common)
+_MAX_ADJUSTED_EXPONENT = 30
+
+
+class PriceCache:
+    """``cache[text]`` is the interned Decimal for ``text``; a text that is not a finite price above 0
+    raises ValueError (inside a Struct's ``__post_init__`` msgspec reports it as a ValidationError)."""
+
+    __slots__ = ("_map", "max_size", "misses")
+
+    def __init__(self, max_size: int = DEFAULT_MAX_SIZE):
+        if max_size < 2:
+            raise BackpackConfigError.for_field("PriceCache.max_size", f"is {max_size}", "give at least 2 (default 65536)")
+        self._map: dict[str, Decimal] = {}
+        self.max_size = max_size
+        self.misses = 0  # Decimals built; hits are not counted, that would cost on every level
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def __getitem__(self, text: str) -> Decimal:
+        value = self._map.get(text)
+        return value if value is not None else self._add(text)
+
+    def _add(self, text: str) -> Decimal:
+        try:
+            value = Decimal(text)
+        except (InvalidOperation, TypeError):
+            raise ValueError(f"price {text!r} is not a decimal number") from None
+        if not (value.is_finite() and value > ZERO and value.adjusted() < _MAX_ADJUSTED_EXPONENT):
+            raise ValueError(f"price {text!r} must be a finite price above 0")
+        self.misses += 1
+        hash(value)  # computed once here, then kept inside the object
+        if len(self._map) >= self.max_size:
+            self._map = dict(list(self._map.items())[len(self._map) // 2:])
+        self._map[text] = value
+        return value
+
+    def levels(self, levels: Iterable[Sequence], name: str) -> list[tuple[Decimal, Decimal]]:
+        """``[(price text, quantity), ...]`` -> ``[(interned price, quantity), ...]``, every quantity checked."""
+        get, add = self._map.get, self._add
+        out = []
+        append = out.append
+        for text, quantity in levels:
+            # a hit is a positive Decimal, so truthy: `or` falls through to a validated miss only
+            price = get(text) or add(text)
+            if not (quantity.is_finite() and quantity >= ZERO and quantity.adjusted() < _MAX_ADJUSTED_EXPONENT):
+                check_amount(quantity, f"{name} quantity")
+            append((price, quantity))
+        return out
+
+
+PRICES = PriceCache()
+
+
+def intern_levels(struct, field: str, name: str) -> None:
+    """Inside a frozen Struct's ``__post_init__``: replace its text levels by interned, validated ones."""
+    force_setattr(struct, field, PRICES.levels(getattr(struct, field), name))
