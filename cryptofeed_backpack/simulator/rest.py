@@ -5,6 +5,7 @@ query-parameter parse failures and unknown paths.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import deque
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Optional
 from aiohttp import web
 
 from . import klines
-from .faults import REST_FAULT_BODIES
+from .faults import REST_FAULT_BODIES, REST_TIMEOUT
 from .markets import market_object
 from .private import AuthFailure
 from .publisher import _dec_str, next_funding_ms
@@ -56,7 +57,12 @@ async def edge(request: web.Request, handler):
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return await handler(request)
     sim.stats.rest_calls += 1
-    fault = sim.faults.take_rest_fault()
+    fault = sim.faults.take_rest_fault(request.path)
+    if fault is not None and fault.status == REST_TIMEOUT:
+        await asyncio.sleep(fault.hold_s)  # never answered: the client's own timeout is what ends it
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=504)
     if fault is not None:
         ctype, body = REST_FAULT_BODIES[fault.status]
         headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else None
@@ -141,42 +147,6 @@ def _limit(request: web.Request, default: int, maximum: int, name: str = "limit"
     return min(int(raw), maximum), None
 
 
-def _trade_rows(m, trades) -> list:
-    spec = m.spec
-    return [{
-        "id": t.id, "isBuyerMaker": t.buyer_is_maker, "price": spec.price_str(t.price),
-        "quantity": spec.qty_str(t.qty),
-        "quoteQuantity": _dec_str(spec.price_dec(t.price) * spec.qty_dec(t.qty)), "timestamp": t.ts_ms,
-    } for t in trades]
-
-
-async def trades(request: web.Request) -> web.Response:
-    spec, err = _market(request)
-    if err:
-        return err
-    limit, err = _limit(request, 100, 1000)
-    if err:
-        return err
-    m = _sim(request).markets.get(spec.symbol)
-    recent = list(m.trades)[-limit:][::-1] if m else []  # newest first, as ccxt's recording
-    return _json(_trade_rows(m, recent) if m else [])
-
-
-async def trades_history(request: web.Request) -> web.Response:
-    spec, err = _market(request)
-    if err:
-        return err
-    limit, err = _limit(request, 100, 1000)
-    offset, err2 = _limit(request, 0, 10**9, "offset")
-    if err or err2:
-        return err or err2
-    m = _sim(request).markets.get(spec.symbol)
-    if m is None:
-        return _json([])
-    rows = list(m.trades)[::-1][offset:offset + limit]
-    return _json(_trade_rows(m, rows))
-
-
 def _ticker(m) -> dict:
     spec, st = m.spec, m.stats
     last = m.last_price()
@@ -208,48 +178,6 @@ async def tickers(request: web.Request) -> web.Response:
     if interval is not None and interval not in TICKER_INTERVALS:
         return parse_failure("interval", "TickerInterval")
     return _json([_ticker(m) for m in _sim(request).markets.values()])
-
-
-async def kline_history(request: web.Request) -> web.Response:
-    interval = request.query.get("interval")
-    if interval is None or (interval not in klines.INTERVAL_SECONDS and interval != "1month"):
-        return parse_failure("interval", "KlineInterval")
-    start_raw, end_raw = request.query.get("startTime"), request.query.get("endTime")
-    if start_raw is None or not start_raw.lstrip("-").isdigit():
-        return parse_failure("startTime", "i64", "field `startTime` is required" if start_raw is None else "invalid digit found in string")
-    if end_raw is not None and not end_raw.lstrip("-").isdigit():
-        return parse_failure("endTime", "i64", "invalid digit found in string")
-    spec, err = _market(request)
-    if err:
-        return err
-    m = _sim(request).markets.get(spec.symbol)
-    start_s, end_s = int(start_raw), int(end_raw) if end_raw else int(time.time()) + 1
-    candles: dict[int, list] = {}
-    for t in (m.trades if m else ()):
-        ts = t.ts_ms / 1000
-        if ts < start_s or ts >= end_s:
-            continue
-        b_start, b_end = klines.bucket(interval, ts)
-        c = candles.get(b_start)
-        if c is None:
-            candles[b_start] = [b_start, b_end, t.price, t.price, t.price, t.price, 0, 0, 0]
-            c = candles[b_start]
-        c[3] = max(c[3], t.price)
-        c[4] = min(c[4], t.price)
-        c[5] = t.price
-        c[6] += t.qty
-        c[7] += t.qty * t.price
-        c[8] += 1
-    body = []
-    for b_start in sorted(candles):
-        s, e, o, h, lo, c, v, qv, n = candles[b_start]
-        body.append({
-            "close": _dec_str(spec.price_dec(c)), "end": klines.spaced(e), "high": _dec_str(spec.price_dec(h)),
-            "low": _dec_str(spec.price_dec(lo)), "open": _dec_str(spec.price_dec(o)),
-            "quoteVolume": _dec_str(spec.price_dec(1) * spec.qty_dec(qv)), "start": klines.spaced(s),
-            "trades": str(n), "volume": _dec_str(spec.qty_dec(v)),
-        })
-    return _json(body)
 
 
 async def mark_prices(request: web.Request) -> web.Response:
@@ -388,11 +316,8 @@ def add_routes(app: web.Application) -> None:
     get("/api/v1/assets", assets)
     get("/api/v1/market", market)
     get("/api/v1/depth", depth)
-    get("/api/v1/trades", trades)
-    get("/api/v1/trades/history", trades_history)
     get("/api/v1/ticker", ticker)
     get("/api/v1/tickers", tickers)
-    get("/api/v1/klines", kline_history)
     get("/api/v1/markPrices", mark_prices)
     get("/api/v1/openInterest", open_interest)
     get("/api/v1/fundingRates", funding_rates)

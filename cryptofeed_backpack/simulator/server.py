@@ -17,7 +17,7 @@ from typing import Optional
 
 from aiohttp import web
 
-from . import rest
+from . import rest, rest_trades
 from .engine import BookView, MarketSim, now_us
 from .faults import Faults
 from .hub import Hub, SimStats
@@ -65,6 +65,11 @@ class BackpackSimulator:
         self.faults._on_close_after = self.hub.close_after
         self.faults._on_broadcast_raw = self.hub.broadcast_raw
         self.faults._on_unknown_event = self._send_unknown_event
+        self.faults._on_drop_sockets = self.hub.drop_sockets
+        self.faults._on_server_close = self.hub.server_close
+        self.faults._on_half_open = self.hub.half_open
+        self.faults._on_stop_stream = self.hub.stop_stream
+        self.faults._on_oversized = self._send_oversized
         self.publisher = Publisher(self.hub, seed)
         self.accounts = Accounts(self.hub)
         self.publisher.accounts = self.accounts
@@ -99,6 +104,7 @@ class BackpackSimulator:
         app = web.Application(middlewares=[rest.edge])
         app[rest.SIM_KEY] = self
         rest.add_routes(app)
+        rest_trades.add_routes(app)
         app.router.add_get("/", websocket_handler)
         app.router.add_get("/ws", websocket_handler)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -164,6 +170,15 @@ class BackpackSimulator:
             rb = self._replayer.books[symbol]
             return BookView(symbol, dict(rb.bids), dict(rb.asks), rb.update_id)
         return BookView.of(self.markets[symbol])
+
+    def trade_ids(self, symbol: str) -> list[int]:
+        """Every trade id the engine made on ``symbol``, oldest first: the tape a lossless feed must
+        deliver exactly once and in order (ids are sequential per market, PROTOCOL §3.2)."""
+        return list(self.publisher.tape.get(symbol, ()))
+
+    def published_trade_ids(self, symbol: str) -> list[int]:
+        """The ids of the trades sent on ``trade.<symbol>`` while at least one client was subscribed."""
+        return list(self.publisher.published.get(symbol, ()))
 
     def pause(self) -> None:
         self._paused = True
@@ -249,6 +264,25 @@ class BackpackSimulator:
             conn.push(json.dumps({"data": data, "stream": name}, separators=(",", ":")))
             count += 1
         return count
+
+    def _send_oversized(self, symbol: str, size_bytes: int) -> int:
+        """A depth frame of about ``size_bytes``: current ids (stale on arrival), deleting prices above
+        the deepest ask (absent from the book), so reading it changes nothing."""
+        m = self.markets[symbol]
+        key = "depth." + symbol
+        group = [c for c in self.hub.subs.get(key, ()) if not c.closed]
+        if not group:
+            return 0
+        spec, top = m.spec, (max(m.asks) if m.asks else m.mid0)
+        level = len(spec.price_str(top)) + len(spec.qty_str(0)) + 8
+        asks = [[spec.price_str(top + 1 + i), spec.qty_str(0)] for i in range(max(1, size_bytes // level))]
+        data = {"E": now_us(), "T": now_us(), "U": m.update_id, "a": asks, "b": [], "e": "depth", "s": symbol,
+                "u": m.update_id}
+        frame = json.dumps({"data": data, "stream": key}, separators=(",", ":"))
+        for conn in group:
+            conn.push(frame)
+        self.faults.count("frame_oversized", len(group))
+        return len(group)
 
     # ---- background loops ------------------------------------------------------------------
 
