@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 TICKER_INTERVALS = ("1d", "1w")
+DEPTH_PATH = "/api/v1/depth"
 MARKET_TYPES = ("SPOT", "PERP", "IPERP", "DATED", "PREDICTION", "RFQ")
 
 
@@ -315,7 +316,7 @@ def add_routes(app: web.Application) -> None:
     get("/api/v1/markets", markets)
     get("/api/v1/assets", assets)
     get("/api/v1/market", market)
-    get("/api/v1/depth", depth)
+    get(DEPTH_PATH, depth)
     get("/api/v1/ticker", ticker)
     get("/api/v1/tickers", tickers)
     get("/api/v1/markPrices", mark_prices)

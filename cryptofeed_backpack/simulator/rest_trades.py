@@ -14,6 +14,9 @@ from . import klines
 from .publisher import _dec_str
 from .rest import _json, _limit, _market, _sim, parse_failure
 
+TRADES_PATH = "/api/v1/trades"
+TRADES_HISTORY_PATH = "/api/v1/trades/history"
+
 
 def _trade_rows(m, trades) -> list:
     spec = m.spec
@@ -94,6 +97,6 @@ async def kline_history(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/trades", trades)
-    app.router.add_get("/api/v1/trades/history", trades_history)
+    app.router.add_get(TRADES_PATH, trades)
+    app.router.add_get(TRADES_HISTORY_PATH, trades_history)
     app.router.add_get("/api/v1/klines", kline_history)
