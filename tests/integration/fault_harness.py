@@ -110,15 +110,17 @@ class Ledger:
 
 
 class EscapedErrors(logging.Handler):
-    """Counts log records that carry a traceback: exceptions cryptofeed caught after they escaped."""
+    """ERROR records on cryptofeed's ``feedhandler`` logger: an exception that escaped the feed's
+    message handler (cryptofeed logs it with its traceback and reconnects), or a connection handler
+    giving up. Connection drops are WARNINGs there and are not counted."""
 
     def __init__(self):
-        super().__init__(logging.WARNING)
+        super().__init__(logging.ERROR)
         self.records: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info and record.exc_info[0] is not None:
-            self.records.append(f"{record.exc_info[0].__name__}: {record.getMessage()[:200]}")
+        exc = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else "no exception"
+        self.records.append(f"{exc}: {record.getMessage()[:200]}")
 
 
 @dataclass(frozen=True)
