@@ -236,11 +236,11 @@ def recovery_seconds(events: list[FaultEvent], ledger: Ledger) -> tuple[list[flo
     """Per fault: time until its market delivered both a trade and a book update made after the fault
     (the latest of the two). Returns (recovery times, faults never recovered from)."""
     out, never = [], 0
+    trade_times = {s: ([t.received for t in seen], [t.ts for t in seen]) for s, seen in ledger.trades.items()}
     for ev in events:
         waits = []
-        trades = ledger.trades.get(ev.symbol, [])
-        if trades:
-            waits.append(_first_after(ev.at, [t.received for t in trades], [t.ts for t in trades]))
+        if ledger.trades.get(ev.symbol):
+            waits.append(_first_after(ev.at, *trade_times[ev.symbol]))
         if ledger.book_ts.get(ev.symbol):
             waits.append(_first_after(ev.at, ledger.book_received[ev.symbol], ledger.book_ts[ev.symbol]))
         if not waits or any(w is None for w in waits):

@@ -1,14 +1,18 @@
 """The faults a lossless feed must survive, each observed on the wire by a plain client, and counted."""
 from __future__ import annotations
 
+import argparse
+import ast
 import asyncio
+import json
 import random
+import ssl
 
 import aiohttp
 import pytest
 import websockets
 
-from cryptofeed_backpack.simulator import BackpackSimulator
+from cryptofeed_backpack.simulator import BackpackSimulator, cli
 from cryptofeed_backpack.simulator.fault_menu import CONNECTION_FAULTS, FAULT_MENU, inject
 
 SYM = "SOL_USDC"
@@ -181,3 +185,30 @@ async def test_every_menu_fault_is_counted_when_it_happens():
         counts = sim.faults.counts()
         assert {"depth_dropped", "depth_duplicated", "depth_swapped", "depth_far_ahead", "trade_duplicated",
                 "stream_stopped", "stall", "frame_oversized", "frame_malformed", "event_unknown"} <= set(counts)
+
+
+async def test_cli_fault_every_injects_and_prints_the_counts(capsys):
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--symbols", SYM, "--rate", "400", "--duration", "2.5",
+                              "--fault-every", "0.5:depth_duplicate", "--rest-timeouts", "1:/api/v1/trades",
+                              "--rest-errors", "429:1:/api/v1/depth"])
+    ready = asyncio.Event()
+    task = asyncio.ensure_future(cli._serve(args, ready))
+    await ready.wait()
+    info = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    ssl_ctx = ssl.create_default_context(cafile=info["CA"].strip())
+    async with websockets.connect(info["WS"].strip(), ssl=ssl_ctx, proxy=None) as ws:
+        await ws.send('{"method":"SUBSCRIBE","params":["depth.SOL_USDC"]}')
+        frames = []
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                frames.append(json.loads(await ws.recv())["data"])
+    assert await task == 0
+    out = capsys.readouterr().out
+    counts = ast.literal_eval(out.split("FAULTS ", 1)[1].strip())
+    assert counts["depth_duplicated"] >= 3
+    repeated = sum(1 for a, b in zip(frames, frames[1:]) if a == b)
+    assert repeated >= 3  # the duplicates reached the client
+    with pytest.raises(SystemExit):
+        cli._periodic_fault("0.5:no_such_fault")
