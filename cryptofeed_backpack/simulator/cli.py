@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pong-timeout", type=float, default=120.0, help="close a socket silent this long after a ping")
     parser.add_argument("--open-interest-interval", type=float, default=60.0)
     parser.add_argument("--rest-rate-limit", type=int, default=None, help="REST requests per minute before 429")
+    parser.add_argument("--history-rate-limit", type=int, default=None,
+                        help="requests per minute on /api/v1/trades/history and /api/v1/klines before 429 (Backpack: 30)")
     parser.add_argument("--replay", default=None, help="serve this recording (JSONL or cryptofeed raw capture)")
     parser.add_argument("--replay-speed", type=float, default=None, help="1.0 = original pacing; omit = as fast as possible")
     parser.add_argument("--record", default=None, help="write every public frame to this JSONL file")
@@ -53,7 +55,7 @@ async def _serve(args: argparse.Namespace, ready: Optional[asyncio.Event] = None
     sim = BackpackSimulator(
         symbols=symbols, seed=args.seed, rate=args.rate, ping_interval=args.ping_interval,
         pong_timeout=args.pong_timeout, open_interest_interval=args.open_interest_interval,
-        rest_rate_limit=args.rest_rate_limit, port=args.port, replay=args.replay,
+        rest_rate_limit=args.rest_rate_limit, history_rate_limit=args.history_rate_limit, port=args.port, replay=args.replay,
         replay_speed=args.replay_speed, record=args.record,
     )
     async with sim:

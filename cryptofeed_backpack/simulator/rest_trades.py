@@ -7,12 +7,14 @@ Both trade endpoints answer newest first (the order of the ccxt recording of ``/
 from __future__ import annotations
 
 import time
+from itertools import islice
+from typing import Optional
 
 from aiohttp import web
 
 from . import klines
 from .publisher import _dec_str
-from .rest import _json, _limit, _market, _sim, parse_failure
+from .rest import _json, _limit, _market, _sim, api_error, parse_failure
 
 TRADES_PATH = "/api/v1/trades"
 TRADES_HISTORY_PATH = "/api/v1/trades/history"
@@ -27,6 +29,20 @@ def _trade_rows(m, trades) -> list:
     } for t in trades]
 
 
+def _over_history_budget(sim) -> Optional[web.Response]:
+    """Backpack's FAQ: historical time-range endpoints (candles, trades) allow 30 requests/min per
+    subaccount. Enforced when the simulator has a ``history_rate_limit``."""
+    if sim.history_rate_limit is None:
+        return None
+    now, calls = time.monotonic(), sim.history_calls
+    while calls and now - calls[0] > 60.0:
+        calls.popleft()
+    if len(calls) >= sim.history_rate_limit:
+        return api_error(429, "TOO_MANY_REQUESTS", "Too many requests.")
+    calls.append(now)
+    return None
+
+
 async def trades(request: web.Request) -> web.Response:
     spec, err = _market(request)
     if err:
@@ -35,7 +51,7 @@ async def trades(request: web.Request) -> web.Response:
     if err:
         return err
     m = _sim(request).markets.get(spec.symbol)
-    recent = list(m.trades)[-limit:][::-1] if m else []  # newest first, as ccxt's recording
+    recent = list(islice(reversed(m.trades), limit)) if m else []  # newest first, as ccxt's recording
     return _json(_trade_rows(m, recent) if m else [])
 
 
@@ -47,10 +63,13 @@ async def trades_history(request: web.Request) -> web.Response:
     offset, err2 = _limit(request, 0, 10**9, "offset")
     if err or err2:
         return err or err2
+    refused = _over_history_budget(_sim(request))
+    if refused is not None:
+        return refused
     m = _sim(request).markets.get(spec.symbol)
     if m is None:
         return _json([])
-    rows = list(m.trades)[::-1][offset:offset + limit]
+    rows = list(islice(reversed(m.trades), offset, offset + limit))
     return _json(_trade_rows(m, rows))
 
 
@@ -66,6 +85,9 @@ async def kline_history(request: web.Request) -> web.Response:
     spec, err = _market(request)
     if err:
         return err
+    refused = _over_history_budget(_sim(request))
+    if refused is not None:
+        return refused
     m = _sim(request).markets.get(spec.symbol)
     start_s, end_s = int(start_raw), int(end_raw) if end_raw else int(time.time()) + 1
     candles: dict[int, list] = {}

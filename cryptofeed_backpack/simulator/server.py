@@ -43,6 +43,7 @@ class BackpackSimulator:
         pong_timeout: float = 120.0,
         open_interest_interval: float = 60.0,
         rest_rate_limit: Optional[int] = None,
+        history_rate_limit: Optional[int] = None,
         port: int = 0,
         replay: Optional[str | Path] = None,
         replay_speed: Optional[float] = None,
@@ -58,6 +59,8 @@ class BackpackSimulator:
         self.pong_timeout = pong_timeout
         self.open_interest_interval = open_interest_interval
         self.rest_rate_limit = rest_rate_limit
+        self.history_rate_limit = history_rate_limit  # per minute, on /trades/history and /klines
+        self.history_calls: deque = deque()
         self.port = port
         self.faults = Faults()
         self.stats = SimStats()

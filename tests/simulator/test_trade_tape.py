@@ -64,3 +64,15 @@ async def test_history_offset_paging_walks_the_whole_tape(http):
         assert seen == tape[::-1]
         capped = await get(http, sim, f"/api/v1/trades/history?symbol={SYM}&limit=5000")
         assert len(capped) == min(1000, len(tape))
+
+
+async def test_history_rate_limit_refuses_the_31st_request_in_a_minute(http):
+    async with BackpackSimulator(symbols=[SYM], seed=2, paused=True, history_rate_limit=30) as sim:
+        ssl = sim.ssl_context()
+        statuses = []
+        for _ in range(31):
+            async with http.get(f"{sim.rest_url}/api/v1/trades/history?symbol={SYM}", ssl=ssl) as r:
+                statuses.append(r.status)
+        assert statuses == [200] * 30 + [429]
+        async with http.get(f"{sim.rest_url}/api/v1/trades?symbol={SYM}", ssl=ssl) as r:
+            assert r.status == 200  # recent trades are not a history endpoint
