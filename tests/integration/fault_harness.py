@@ -278,8 +278,10 @@ async def fault_run(symbols: list[str], seed: int = 0, rate: float = 300.0, chan
             ledger = Ledger({st: ex for ex, st in std.items()})
             async with running_feed(sim, [std[s] for s in symbols], list(channels), recorder=ledger,
                                     preload=False, **feed_kwargs) as (feed, _):
-                await wait_until(lambda: all(feed_book_state(feed, s) for s in symbols) and
-                                 all(ledger.trades[s] for s in symbols), timeout=30)
+                ready = await wait_until(lambda: all(feed_book_state(feed, s) for s in symbols) and
+                                         all(ledger.trades[s] for s in symbols), timeout=30)
+                if not ready:
+                    raise RuntimeError(f"the feed did not sync books and deliver trades on {symbols} within 30 s")
                 yield FaultRun(sim, feed, ledger, list(symbols), errors, seed)
     finally:
         log.removeHandler(errors)
