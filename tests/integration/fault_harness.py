@@ -168,16 +168,18 @@ class FaultRun:
                 await asyncio.sleep(delay)
             touched = inject(self.sim, fault.kind, fault.symbol, rng)
             self.events.append(FaultEvent(fault.kind, fault.symbol, time.time(), touched))
-        await self.checkpoint(settle_s)
+        # the engine stays paused: the tape and the callbacks are final for trade_audit()
+        await self.checkpoint(settle_s, resume=False)
 
     async def _timed_checkpoint(self, settle_s: float) -> float:
         began = time.monotonic()
         await self.checkpoint(settle_s)
         return time.monotonic() - began
 
-    async def checkpoint(self, settle_s: float = 6.0, timeout: float = 30.0) -> dict:
+    async def checkpoint(self, settle_s: float = 6.0, timeout: float = 30.0, resume: bool = True) -> dict:
         """Disarm pending faults, let the feed recover for ``settle_s`` with the market moving, pause
-        the engine, flush the sockets, wait for the feed to reach the exchange's update id, compare."""
+        the engine, flush the sockets, wait for the feed to reach the exchange's update id, compare.
+        Waiting for the books also gives trades in flight time to arrive."""
         self.sim.faults.clear()
         await asyncio.sleep(settle_s)
         self.sim.pause()
@@ -185,10 +187,17 @@ class FaultRun:
             await self.sim.drain()
             await wait_until(lambda: all(self._book_caught_up(s) for s in self.symbols), timeout=timeout)
             result = {s: self._book_difference(s) for s in self.symbols}
+            if not resume:  # the last checkpoint: give a backfill in progress time to deliver the tail
+                await wait_until(lambda: all(self._trades_caught_up(s) for s in self.symbols), timeout=timeout)
         finally:
-            self.sim.resume()
+            if resume:
+                self.sim.resume()
         self.checkpoints.append(result)
         return result
+
+    def _trades_caught_up(self, sym: str) -> bool:
+        tape, seen = self.sim.trade_ids(sym), self.ledger.trades[sym]
+        return not tape or bool(seen) and max(t.id for t in seen[-50:]) >= tape[-1]
 
     def _book_caught_up(self, sym: str) -> bool:
         state = feed_book_state(self.feed, sym)
