@@ -24,13 +24,16 @@ REST_FAULT_BODIES = {
 }
 REST_TIMEOUT = 0  # the "status" of a REST fault that never answers
 
-# What ``injected`` counts (one increment per frame, connection or request the fault touched).
+# What ``injected`` counts: one per frame, connection, unanswered ping or request a fault touched
+# (``stall``: one per stall armed).
 FAULT_KINDS = (
     "depth_dropped", "depth_duplicated", "depth_levels_reordered", "depth_swapped", "depth_far_ahead",
     "trade_duplicated", "socket_closed_after", "socket_dropped", "server_close", "half_open",
     "pongs_withheld", "stall", "stream_stopped", "frame_oversized", "frame_malformed", "event_unknown",
     "rest_error", "rest_timeout",
 )
+
+_KINDS = frozenset(FAULT_KINDS)
 
 
 @dataclass
@@ -69,6 +72,8 @@ class Faults:
     _on_oversized: Optional[Callable[[str, int], int]] = None
 
     def count(self, kind: str, n: int = 1) -> None:
+        if kind not in _KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; add it to FAULT_KINDS")
         self.injected[kind] += n
 
     def counts(self) -> dict[str, int]:
@@ -131,10 +136,7 @@ class Faults:
         """Stop answering the client's protocol pings: until called with False, or for ``seconds``."""
         if seconds is not None:
             self.no_pongs_until = time.monotonic() + seconds
-            self.count("pongs_withheld")
             return
-        if on and not self.ignore_pings:
-            self.count("pongs_withheld")
         self.ignore_pings = on
 
     def pongs_suppressed(self) -> bool:

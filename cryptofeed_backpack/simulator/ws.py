@@ -53,7 +53,9 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             elif msg.type == aiohttp.WSMsgType.BINARY:
                 conn.push(error_frame(*ERR_PARSE))
             elif msg.type == aiohttp.WSMsgType.PING:
-                if not sim.faults.pongs_suppressed():
+                if sim.faults.pongs_suppressed():
+                    sim.faults.count("pongs_withheld")
+                else:
                     await ws.pong(msg.data)
             elif msg.type == aiohttp.WSMsgType.PONG:
                 conn.last_pong = time.monotonic()
