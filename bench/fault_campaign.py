@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptofeed.symbols import Symbols  # noqa: E402
 
+from cryptofeed_backpack.simulator import fault_menu  # noqa: E402
 from cryptofeed_backpack.simulator.fault_menu import FAULT_MENU  # noqa: E402
 from tests.integration.fault_harness import fault_run, percentile, plan_faults  # noqa: E402
 
@@ -37,6 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=300.0, help="simulator engine events per second, all markets")
     p.add_argument("--kinds", default=",".join(FAULT_MENU), help=f"fault kinds (default all {len(FAULT_MENU)})")
     p.add_argument("--checkpoint-every", type=float, default=30.0, help="seconds of injection between checkpoints")
+    p.add_argument("--half-open-seconds", type=float, default=fault_menu.HALF_OPEN_S,
+                   help="how long a half-open socket stays dead before the simulator drops it")
     p.add_argument("--settle", type=float, default=6.0, help="seconds the feed gets to recover before a checkpoint")
     args = p.parse_args(argv)
     unknown = [k for k in args.kinds.split(",") if k not in FAULT_MENU]
@@ -59,7 +62,8 @@ def report(args, run, plan, wall_s: float) -> str:
         touched[ev.kind] += ev.touched
     lines.append(f"fault campaign: {args.minutes:g} min of injection ({wall_s / 60:.1f} min wall), seed {args.seed}, "
                  f"markets {', '.join(run.symbols)}, engine {args.rate:g} events/s")
-    lines.append(f"{len(plan)} faults of {len(kinds)} kinds, {len(run.checkpoints)} quiescent checkpoints")
+    lines.append(f"{len(plan)} faults of {len(kinds)} kinds, {len(run.checkpoints)} quiescent checkpoints, "
+                 f"half-open sockets dropped by the simulator after {fault_menu.HALF_OPEN_S:g} s")
     lines.append("")
     lines.append(f"{'fault kind':<22}{'injected':>9}{'armed/touched':>15}")
     for kind in FAULT_MENU:
@@ -107,6 +111,7 @@ def _trade_row(name: str, r) -> str:
 async def campaign(args) -> str:
     markets = [m for m in args.markets.split(",") if m]
     count = max(1, round(args.minutes * args.faults_per_minute))
+    fault_menu.HALF_OPEN_S = args.half_open_seconds
     Symbols.data.pop("BACKPACK", None)
     started = time.monotonic()
     async with fault_run(markets, seed=args.seed, rate=args.rate) as run:

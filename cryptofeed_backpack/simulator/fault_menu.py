@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 TRADE_PATHS = (TRADES_PATH, TRADES_HISTORY_PATH)
 Recipe = Callable[["BackpackSimulator", str, random.Random], int]
 
-# Durations are short so a campaign of hundreds of faults fits in minutes; each recipe's
-# keyword defaults are the documented bound.
-HALF_OPEN_S = 5.0
+# Durations are short so a campaign of hundreds of faults fits in minutes. They are read when a
+# recipe runs, so a caller may change them (bench/fault_campaign.py --half-open-seconds).
+# A real half-open socket lasts until TCP keepalive gives up (hours); 30 s is longer than a sane
+# dead-peer bound, so it is the feed's own detection, not the simulator's drop, that should end it.
+HALF_OPEN_S = 30.0
 STALL_S = 2.0
 STREAM_STOP_S = 5.0
 REST_HOLD_S = 10.0

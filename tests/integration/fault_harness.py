@@ -176,7 +176,7 @@ class FaultRun:
         await self.checkpoint(settle_s)
         return time.monotonic() - began
 
-    async def checkpoint(self, settle_s: float = 6.0, timeout: float = 30.0, resume: bool = True) -> dict:
+    async def checkpoint(self, settle_s: float = 6.0, timeout: float = 45.0, resume: bool = True) -> dict:
         """Disarm pending faults, let the feed recover for ``settle_s`` with the market moving, pause
         the engine, flush the sockets, wait for the feed to reach the exchange's update id, compare.
         Waiting for the books also gives trades in flight time to arrive."""
