@@ -152,10 +152,8 @@ FAULT_MENU: dict[str, Recipe] = {
     "rest_timeout_trades": _rest_timeout(TRADE_PATHS),
 }
 
-# Faults that break every connection at once (a campaign spaces these out so markets can recover).
+# Faults that act on every open connection at once (the others act on one market's stream or on REST).
 CONNECTION_FAULTS = frozenset({"socket_drop", "server_close", "close_after", "half_open", "stall_no_pongs"})
-# Faults whose damage only a lossless trade feed repairs (REST backfill), not today's book resync.
-TRADE_LOSS_FAULTS = CONNECTION_FAULTS | {"trade_stream_stop", "trade_duplicate"}
 
 
 def inject(sim: "BackpackSimulator", name: str, symbol: str, rng: random.Random) -> int:

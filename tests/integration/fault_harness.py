@@ -177,11 +177,13 @@ class FaultRun:
         return time.monotonic() - began
 
     async def checkpoint(self, settle_s: float = 6.0, timeout: float = 45.0, resume: bool = True) -> dict:
-        """Disarm pending faults, let the feed recover for ``settle_s`` with the market moving, pause
-        the engine, flush the sockets, wait for the feed to reach the exchange's update id, compare.
-        Waiting for the books also gives trades in flight time to arrive."""
+        """Disarm pending faults, let the feed recover for ``settle_s`` and until its books are synced
+        (bounded by ``timeout``) with the market moving, so a feed that resyncs on the next delta gets
+        one; then pause the engine, flush the sockets, wait for the feed to reach the exchange's update
+        id, compare. Waiting for the books also gives trades in flight time to arrive."""
         self.sim.faults.clear()
         await asyncio.sleep(settle_s)
+        await wait_until(lambda: all(feed_book_state(self.feed, s) is not None for s in self.symbols), timeout=timeout)
         self.sim.pause()
         try:
             await self.sim.drain()
@@ -201,7 +203,7 @@ class FaultRun:
 
     def _book_caught_up(self, sym: str) -> bool:
         state = feed_book_state(self.feed, sym)
-        return state is not None and state[0] == self.sim.book(sym).last_update_id
+        return state is not None and state[0] == self.sim.markets[sym].update_id  # cheaper than sim.book()
 
     def _book_difference(self, sym: str) -> Optional[str]:
         state = feed_book_state(self.feed, sym)
