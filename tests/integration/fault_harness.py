@@ -52,6 +52,12 @@ def feed_book_state(feed, exchange_symbol: str):
     return book.last_id, book.bids.to_dict(), book.asks.to_dict()
 
 
+def feed_book_buffered(feed, exchange_symbol: str) -> int:
+    """How many deltas the feed's unsynced book holds while waiting for a snapshot (diagnostics)."""
+    book = feed._books.get(exchange_symbol)  # noqa: SLF001
+    return 0 if book is None else book.buffered
+
+
 @dataclass(slots=True)
 class TradeSeen:
     id: int
@@ -177,17 +183,25 @@ class FaultRun:
         return time.monotonic() - began
 
     async def checkpoint(self, settle_s: float = 6.0, timeout: float = 45.0, resume: bool = True) -> dict:
-        """Disarm pending faults, let the feed recover for ``settle_s`` and until its books are synced
-        (bounded by ``timeout``) with the market moving, so a feed that resyncs on the next delta gets
-        one; then pause the engine, flush the sockets, wait for the feed to reach the exchange's update
-        id, compare. Waiting for the books also gives trades in flight time to arrive."""
+        """Disarm pending faults and let the feed recover for ``settle_s`` with the market moving; then,
+        within ``timeout``: wait until its books are synced (the engine runs, so a feed that resyncs on
+        the next delta gets one), pause the engine, flush the sockets and wait for the feed to reach the
+        exchange's update ids. A book dropped while paused (a dead socket noticed late, then a
+        reconnect) sends us back to the first step. Then compare. Waiting for the books also gives
+        trades in flight time to arrive."""
         self.sim.faults.clear()
         await asyncio.sleep(settle_s)
-        await wait_until(lambda: all(feed_book_state(self.feed, s) is not None for s in self.symbols), timeout=timeout)
-        self.sim.pause()
+        deadline = time.monotonic() + timeout
         try:
-            await self.sim.drain()
-            await wait_until(lambda: all(self._book_caught_up(s) for s in self.symbols), timeout=timeout)
+            while True:
+                await wait_until(self._all_synced, timeout=max(0.0, deadline - time.monotonic()))
+                self.sim.pause()
+                await self.sim.drain()
+                await wait_until(lambda: self._all_caught_up() or not self._all_synced(),
+                                 timeout=max(0.0, deadline - time.monotonic()))
+                if self._all_caught_up() or self._all_synced() or time.monotonic() >= deadline:
+                    break
+                self.sim.resume()
             result = {s: self._book_difference(s) for s in self.symbols}
             if not resume:  # the last checkpoint: give a backfill in progress time to deliver the tail
                 await wait_until(lambda: all(self._trades_caught_up(s) for s in self.symbols), timeout=timeout)
@@ -196,6 +210,12 @@ class FaultRun:
                 self.sim.resume()
         self.checkpoints.append(result)
         return result
+
+    def _all_synced(self) -> bool:
+        return all(feed_book_state(self.feed, s) is not None for s in self.symbols)
+
+    def _all_caught_up(self) -> bool:
+        return all(self._book_caught_up(s) for s in self.symbols)
 
     def _trades_caught_up(self, sym: str) -> bool:
         tape, seen = self.sim.trade_ids(sym), self.ledger.trades[sym]
@@ -209,7 +229,9 @@ class FaultRun:
         state = feed_book_state(self.feed, sym)
         truth = self.sim.book(sym)
         if state is None:
-            return "not synced"
+            dead = sum(1 for c in self.sim.hub.connections if c.dead)
+            return (f"not synced ({feed_book_buffered(self.feed, sym)} deltas buffered; simulator has "
+                    f"{self.sim.connections} connections, {dead} half-open)")
         last_id, bids, asks = state
         if last_id != truth.last_update_id:
             return f"feed at update id {last_id}, exchange at {truth.last_update_id}"

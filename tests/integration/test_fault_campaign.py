@@ -34,3 +34,12 @@ async def test_every_published_trade_reaches_the_callback_once_in_order_under_ev
     assert {s: a.exact for s, a in audits.items()} == {s: True for s in run.symbols}, audits
     assert run.book_mismatches() == 0, run.checkpoints
     assert run.errors.records == []
+
+
+async def test_checkpoint_waits_out_a_reconnect_that_lands_while_the_engine_is_paused(clean_symbols):
+    async with fault_run(MARKETS[:1], seed=3, rate=200) as run:
+        connects = run.feed.metrics.counters["ws_connects"]
+        assert run.sim.faults.half_open(4.0) == 1  # today's feed notices only when the server drops it
+        result = await run.checkpoint(settle_s=0.5, timeout=30)
+        assert run.feed.metrics.counters["ws_connects"] == connects + 1
+    assert result == {MARKETS[0]: None}
