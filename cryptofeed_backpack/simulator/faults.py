@@ -1,13 +1,14 @@
-"""Faults on demand (``sim.faults``). Each method arms a fault; the server consults this state.
+"""Faults on demand (``sim.faults``). Each method arms a bounded fault; the server consults this state.
 
-Depth faults act on the realtime ``depth.<symbol>`` stream. Connection faults act on every
-connection open when they are armed (and, for ``ignore_pings``/``stall``, on later ones too
-until they end).
+Depth faults act on the realtime ``depth.<symbol>`` stream, trade faults on ``trade.<symbol>``.
+Connection faults act on every connection open when they are armed (and, for ``stop_pongs``/``stall``,
+on later ones too until they end). Every fault that actually happens on the wire is counted in
+``injected`` under one of ``FAULT_KINDS``, so a test can compare what was injected with what a feed saw.
 """
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -21,13 +22,30 @@ REST_FAULT_BODIES = {
     451: ("application/json", '{"code":"FORBIDDEN","message":"Unavailable for legal reasons"}'),
     403: ("application/json", '{"code":"FORBIDDEN","message":"Forbidden"}'),
 }
+REST_TIMEOUT = 0  # the "status" of a REST fault that never answers
+
+# What ``injected`` counts: one per frame, connection, unanswered ping or request a fault touched
+# (``stall``: one per stall armed).
+FAULT_KINDS = (
+    "depth_dropped", "depth_duplicated", "depth_levels_reordered", "depth_swapped", "depth_far_ahead",
+    "trade_duplicated", "socket_closed_after", "socket_dropped", "server_close", "half_open",
+    "pongs_withheld", "stall", "stream_stopped", "frame_oversized", "frame_malformed", "event_unknown",
+    "rest_error", "rest_timeout",
+)
+
+_KINDS = frozenset(FAULT_KINDS)
 
 
 @dataclass
 class RestFault:
-    status: int
+    status: int  # REST_TIMEOUT for a request that never answers
     remaining: int
     retry_after: Optional[float]
+    paths: Optional[tuple[str, ...]] = None  # None: any path
+    hold_s: float = 0.0  # how long a REST_TIMEOUT request hangs before its socket is dropped
+
+    def matches(self, path: str) -> bool:
+        return self.paths is None or path in self.paths
 
 
 @dataclass
@@ -35,13 +53,32 @@ class Faults:
     drop_depth: dict = field(default_factory=lambda: defaultdict(int))
     duplicate_depth: dict = field(default_factory=lambda: defaultdict(int))
     reorder_depth: dict = field(default_factory=lambda: defaultdict(int))
-    ignore_pings: bool = False  # neither answer client pings nor ... (server pongs stop)
+    swap_depth: dict = field(default_factory=lambda: defaultdict(int))
+    far_ahead_depth: dict = field(default_factory=dict)  # symbol -> [count, ahead, straddle]
+    duplicate_trade: dict = field(default_factory=lambda: defaultdict(int))
+    ignore_pings: bool = False  # no pongs to client pings until stop_pongs(False)
+    no_pongs_until: float = 0.0
     stall_until: float = 0.0
     rest: list = field(default_factory=list)
-    # set by the server: act on live connections right away
+    injected: Counter = field(default_factory=Counter)
+    # set by the server (constructor wiring in BackpackSimulator): act on live connections right away
     _on_close_after: Optional[Callable[[int], None]] = None
     _on_broadcast_raw: Optional[Callable[[str, Optional[str]], int]] = None
     _on_unknown_event: Optional[Callable[[], int]] = None
+    _on_drop_sockets: Optional[Callable[[], int]] = None
+    _on_server_close: Optional[Callable[[int, str], int]] = None
+    _on_half_open: Optional[Callable[[float], int]] = None
+    _on_stop_stream: Optional[Callable[[str, float], int]] = None
+    _on_oversized: Optional[Callable[[str, int], int]] = None
+
+    def count(self, kind: str, n: int = 1) -> None:
+        if kind not in _KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; add it to FAULT_KINDS")
+        self.injected[kind] += n
+
+    def counts(self) -> dict[str, int]:
+        """Faults that happened on the wire so far, by kind (kinds that never happened are left out)."""
+        return {k: v for k, v in self.injected.items() if v}
 
     # ---- depth -------------------------------------------------------------------------
     def drop_next_depth(self, symbol: str, count: int = 1) -> None:
@@ -56,49 +93,122 @@ class Faults:
         """Shuffle the level order inside the next ``count`` depth frames having 2+ levels on a side."""
         self.reorder_depth[symbol] += count
 
+    def swap_next_depth(self, symbol: str, count: int = 1) -> None:
+        """Send ``count`` pairs of consecutive depth deltas of ``symbol`` in the wrong order (u+1 before u)."""
+        self.swap_depth[symbol] += count
+
+    def far_ahead_next_depth(self, symbol: str, ahead: int = 10_000, count: int = 1, straddle: bool = True) -> None:
+        """Send the next ``count`` depth deltas of ``symbol`` with ids ``ahead`` beyond the engine's.
+
+        ``straddle=True`` keeps the true ``U`` and sets ``u = U + ahead`` (a frame that seems to continue
+        the book, then makes every later delta look stale); ``straddle=False`` shifts both ``U`` and ``u``.
+        The levels are the true ones, so a feed that refuses the ids and resyncs ends up exact."""
+        self.far_ahead_depth[symbol] = [count, ahead, straddle]
+
+    # ---- trades ------------------------------------------------------------------------
+    def duplicate_next_trades(self, symbol: str, count: int = 1) -> None:
+        """Send each of the next ``count`` trade frames of ``symbol`` twice (same trade id)."""
+        self.duplicate_trade[symbol] += count
+
     # ---- connection --------------------------------------------------------------------
     def close_after(self, frames: int) -> None:
         """Every open connection closes abruptly after sending ``frames`` more frames."""
         if self._on_close_after:
             self._on_close_after(frames)
 
-    def stop_pongs(self, on: bool = True) -> None:
-        """Stop answering the client's protocol pings (no pongs) until called with False."""
+    def drop_sockets(self) -> int:
+        """Drop every open connection now, without a close handshake. Returns how many."""
+        return self._on_drop_sockets() if self._on_drop_sockets else 0
+
+    def server_close(self, code: int = 1001, reason: str = "") -> int:
+        """Send a Close frame with ``code`` on every open connection (1001: the server is going away,
+        as at Backpack's shutdown with a grace period). Returns how many connections."""
+        return self._on_server_close(code, reason) if self._on_server_close else 0
+
+    def half_open(self, seconds: float) -> int:
+        """Every open connection goes dead for ``seconds`` while its TCP stays open: the server stops
+        sending, pinging and answering pings, and ignores what the client sends. Frames published
+        meanwhile are lost (a dead peer queues nothing). Afterwards the socket is dropped, as a kernel
+        would once its keepalive gives up. Returns how many connections."""
+        return self._on_half_open(seconds) if self._on_half_open else 0
+
+    def stop_pongs(self, on: bool = True, seconds: Optional[float] = None) -> None:
+        """Stop answering the client's protocol pings: until called with False, or for ``seconds``."""
+        if seconds is not None:
+            self.no_pongs_until = time.monotonic() + seconds
+            return
         self.ignore_pings = on
 
-    def stall(self, seconds: float) -> None:
-        """Send nothing for ``seconds`` (sockets stay open; frames queue and follow afterwards)."""
+    def pongs_suppressed(self) -> bool:
+        return self.ignore_pings or time.monotonic() < self.no_pongs_until
+
+    def stall(self, seconds: float, pongs: bool = True) -> None:
+        """Send nothing for ``seconds`` (sockets stay open; frames queue and follow afterwards).
+        ``pongs=False`` also withholds pongs for that long (a stalled server that is not answering)."""
         self.stall_until = time.monotonic() + seconds
+        self.count("stall")
+        if not pongs:
+            self.stop_pongs(seconds=seconds)
+
+    def stop_stream(self, stream: str, seconds: float) -> int:
+        """Silently stop sending ``stream`` (e.g. ``trade.SOL_USDC``) to the connections subscribed to
+        it now, while their other streams flow; for ``seconds``, or until that connection subscribes to
+        it again. Returns how many subscriptions went quiet."""
+        return self._on_stop_stream(stream, seconds) if self._on_stop_stream else 0
+
+    def send_oversized(self, symbol: str, size_bytes: int = 2 << 20) -> int:
+        """Push a ``depth.<symbol>`` frame of about ``size_bytes`` to its subscribers. Its ids are the
+        book's current ones and its levels delete prices far outside the book, so a feed that reads
+        it anyway keeps an exact book. Returns how many connections got it."""
+        return self._on_oversized(symbol, size_bytes) if self._on_oversized else 0
 
     def send_malformed(self, text: str = '{"stream":"depth.', stream: Optional[str] = None) -> int:
         """Push a frame that is not valid JSON to every connection (or those on ``stream``)."""
-        return self._on_broadcast_raw(text, stream) if self._on_broadcast_raw else 0
+        n = self._on_broadcast_raw(text, stream) if self._on_broadcast_raw else 0
+        self.count("frame_malformed", n)
+        return n
 
     def send_unknown_event(self) -> int:
         """Push a well-formed frame with an event type no client knows, on a subscribed stream."""
-        return self._on_unknown_event() if self._on_unknown_event else 0
+        n = self._on_unknown_event() if self._on_unknown_event else 0
+        self.count("event_unknown", n)
+        return n
 
     # ---- REST --------------------------------------------------------------------------
-    def rest_errors(self, status: int, count: int = 1, retry_after: Optional[float] = 1.0) -> None:
-        """Answer the next ``count`` REST calls with ``status`` (429/500/502/503/451/403)."""
+    def rest_errors(self, status: int, count: int = 1, retry_after: Optional[float] = 1.0,
+                    paths: Optional[tuple[str, ...]] = None) -> None:
+        """Answer the next ``count`` REST calls (to ``paths``, e.g. ``("/api/v1/depth",)``; default any)
+        with ``status`` (429/500/502/503/451/403)."""
         if status not in REST_FAULT_BODIES:
             raise ValueError(f"status {status} is not one of {sorted(REST_FAULT_BODIES)}")
-        self.rest.append(RestFault(status, count, retry_after if status in (429, 503) else None))
+        self.rest.append(RestFault(status, count, retry_after if status in (429, 503) else None, _paths(paths)))
 
-    def take_rest_fault(self) -> Optional[RestFault]:
-        while self.rest:
-            fault = self.rest[0]
-            if fault.remaining <= 0:
-                self.rest.pop(0)
-                continue
-            fault.remaining -= 1
-            return fault
+    def rest_timeouts(self, count: int = 1, paths: Optional[tuple[str, ...]] = None, hold_s: float = 30.0) -> None:
+        """The next ``count`` REST calls (to ``paths``; default any) never answer: each hangs ``hold_s``,
+        then its connection is dropped without a response."""
+        self.rest.append(RestFault(REST_TIMEOUT, count, None, _paths(paths), hold_s))
+
+    def take_rest_fault(self, path: str = "") -> Optional[RestFault]:
+        self.rest[:] = [f for f in self.rest if f.remaining > 0]
+        for fault in self.rest:
+            if fault.matches(path):
+                fault.remaining -= 1
+                self.count("rest_timeout" if fault.status == REST_TIMEOUT else "rest_error")
+                return fault
         return None
 
     def clear(self) -> None:
-        self.drop_depth.clear()
-        self.duplicate_depth.clear()
-        self.reorder_depth.clear()
+        """Disarm every pending fault (the ``injected`` counts stay)."""
+        for pending in (self.drop_depth, self.duplicate_depth, self.reorder_depth, self.swap_depth,
+                        self.far_ahead_depth, self.duplicate_trade):
+            pending.clear()
         self.ignore_pings = False
+        self.no_pongs_until = 0.0
         self.stall_until = 0.0
         self.rest.clear()
+
+
+def _paths(paths) -> Optional[tuple[str, ...]]:
+    if paths is None:
+        return None
+    return (paths,) if isinstance(paths, str) else tuple(paths)

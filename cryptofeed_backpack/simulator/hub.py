@@ -65,9 +65,11 @@ class Connection:
         self.sent = 0
         self.last_pong = time.monotonic()
         self.task: Optional[asyncio.Task] = None
+        self.dead = False  # half-open: the TCP stays up but this side sends, pings and answers nothing
+        self.muted: dict[str, float] = {}  # hub key -> monotonic time until which it is not sent
 
     def push(self, frame: str) -> None:
-        if self.closed:
+        if self.closed or self.dead:
             return
         if len(self.queue) >= MAX_QUEUE:
             LOG.warning("client fell %d frames behind; closing it", MAX_QUEUE)
@@ -103,6 +105,7 @@ class Connection:
                     if self.close_budget is not None:
                         self.close_budget -= batch
                         if self.close_budget <= 0:
+                            faults.count("socket_closed_after")
                             self.abort()
                             return
                     while transport.get_write_buffer_size() > WRITE_HIGH_WATER and not transport.is_closing():
@@ -121,6 +124,31 @@ class Connection:
 
     def idle(self) -> bool:
         return not self.queue
+
+    def is_muted(self, key: str) -> bool:
+        until = self.muted.get(key)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        del self.muted[key]
+        return False
+
+    def go_dead(self, seconds: float) -> None:
+        """Half-open for ``seconds``, then drop the TCP connection."""
+        self.dead = True
+        self.queue.clear()
+        asyncio.get_running_loop().call_later(seconds, self.abort)
+
+    async def close_with(self, code: int, reason: str) -> None:
+        """A clean server-initiated close: Close frame with ``code``, queued frames discarded."""
+        self.closed = True
+        self.queue.clear()
+        self.wakeup.set()
+        try:
+            await self.ws.close(code=code, message=reason.encode())
+        except (ConnectionResetError, RuntimeError):
+            pass
 
 
 @dataclass
@@ -151,6 +179,7 @@ class Hub:
         self.stats.connections = len(self.connections)
 
     def subscribe(self, conn: Connection, key: str) -> bool:
+        conn.muted.pop(key, None)  # subscribing again brings a stopped stream back
         if key in conn.keys:
             return False
         conn.keys.add(key)
@@ -187,11 +216,42 @@ class Hub:
         if group:
             self.stats.frames_published += 1
             for conn in group:
+                if conn.muted and conn.is_muted(key):
+                    continue
                 conn.push(frame)
 
     def close_after(self, frames: int) -> None:
         for conn in self.connections:
             conn.close_budget = frames
+
+    def drop_sockets(self) -> int:
+        conns = list(self.connections)
+        for conn in conns:
+            conn.abort()
+        self.faults.count("socket_dropped", len(conns))
+        return len(conns)
+
+    def server_close(self, code: int, reason: str) -> int:
+        conns = [c for c in self.connections if not c.closed]
+        for conn in conns:
+            asyncio.ensure_future(conn.close_with(code, reason))
+        self.faults.count("server_close", len(conns))
+        return len(conns)
+
+    def half_open(self, seconds: float) -> int:
+        conns = [c for c in self.connections if not c.closed and not c.dead]
+        for conn in conns:
+            conn.go_dead(seconds)
+        self.faults.count("half_open", len(conns))
+        return len(conns)
+
+    def stop_stream(self, key: str, seconds: float) -> int:
+        until = time.monotonic() + seconds
+        group = list(self.subs.get(key, ()))
+        for conn in group:
+            conn.muted[key] = until
+        self.faults.count("stream_stopped", len(group))
+        return len(group)
 
     def broadcast_raw(self, text: str, stream: Optional[str]) -> int:
         targets = self.subs.get(stream, ()) if stream else self.connections

@@ -6,6 +6,8 @@ JSON numbers; prices and quantities are strings padded to tick/step.
 from __future__ import annotations
 
 import random
+from array import array
+from collections import defaultdict
 import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Callable, Optional
@@ -62,29 +64,24 @@ class Publisher:
         self.rng = random.Random(seed ^ 0x5EED)
         self.engine_frames = 0  # frames the engine produced, subscribed or not (rate control)
         self.on_engine_frame: Optional[Callable[[], None]] = None
+        self.held_depth: dict[str, dict] = {}  # a delta held back by swap_next_depth
+        # Ground truth for lossless-trade checks: every trade id the engine made (the exchange's tape),
+        # and the ids sent while someone was subscribed to trade.<symbol>. Ids only, so a long run stays small.
+        self.tape: dict[str, array] = defaultdict(lambda: array("q"))
+        self.published: dict[str, array] = defaultdict(lambda: array("q"))
 
     # ---- engine callbacks -------------------------------------------------------------------
 
     def on_depth(self, m: MarketSim, asks: list, bids: list, first_id: int, last_id: int, T: int) -> None:
         self.engine_frames += 1
-        sym, hub, faults = m.symbol, self.hub, self.hub.faults
+        sym, hub = m.symbol, self.hub
         key = "depth." + sym
         if hub.wants(key) or hub.recorder is not None:
             spec = m.spec
             a = [[spec.price_str(p), spec.qty_str(q)] for p, q in asks]
             b = [[spec.price_str(p), spec.qty_str(q)] for p, q in bids]
-            if faults.drop_depth.get(sym):
-                faults.drop_depth[sym] -= 1
-            else:
-                if faults.reorder_depth.get(sym) and (len(a) > 1 or len(b) > 1):
-                    faults.reorder_depth[sym] -= 1
-                    a.reverse()
-                    b.reverse()
-                data = {"E": now_us(), "T": T, "U": first_id, "a": a, "b": b, "e": "depth", "s": sym, "u": last_id}
-                hub.publish(key, key, data)
-                if faults.duplicate_depth.get(sym):
-                    faults.duplicate_depth[sym] -= 1
-                    hub.publish(key, key, data)
+            data = {"E": now_us(), "T": T, "U": first_id, "a": a, "b": b, "e": "depth", "s": sym, "u": last_id}
+            self._publish_depth(sym, key, data)
         for window in DEPTH_WINDOWS:
             wkey = f"depth.{window}.{sym}"
             if not hub.wants(wkey):
@@ -98,6 +95,40 @@ class Publisher:
             acc.T = T
             acc.asks.update(asks)
             acc.bids.update(bids)
+
+    def _publish_depth(self, sym: str, key: str, data: dict) -> None:
+        """One realtime delta onto the wire, through whatever depth fault is armed for ``sym``."""
+        hub, faults = self.hub, self.hub.faults
+        if faults.drop_depth.get(sym):
+            faults.drop_depth[sym] -= 1
+            faults.count("depth_dropped")
+            return
+        if faults.reorder_depth.get(sym) and (len(data["a"]) > 1 or len(data["b"]) > 1):
+            faults.reorder_depth[sym] -= 1
+            faults.count("depth_levels_reordered")
+            data["a"].reverse()
+            data["b"].reverse()
+        far = faults.far_ahead_depth.get(sym)
+        if far:
+            far[0] -= 1
+            if far[0] <= 0:
+                del faults.far_ahead_depth[sym]
+            _, ahead, straddle = far
+            data = {**data, "U": data["U"] if straddle else data["U"] + ahead, "u": data["u"] + ahead}
+            faults.count("depth_far_ahead")
+        held = self.held_depth.pop(sym, None)
+        if held is None and faults.swap_depth.get(sym):
+            faults.swap_depth[sym] -= 1
+            self.held_depth[sym] = data  # sent right after the next delta
+            return
+        hub.publish(key, key, data)
+        if held is not None:
+            hub.publish(key, key, held)
+            faults.count("depth_swapped")
+        if faults.duplicate_depth.get(sym):
+            faults.duplicate_depth[sym] -= 1
+            faults.count("depth_duplicated")
+            hub.publish(key, key, data)
 
     def on_book_ticker(self, m: MarketSim, T: int) -> None:
         self.engine_frames += 1
@@ -125,15 +156,23 @@ class Publisher:
         if candles:
             for candle in candles.values():
                 candle.add(t.price, t.qty)
+        self.tape[m.symbol].append(t.id)
         key = "trade." + m.symbol
         if not self.hub.wants(key) and self.hub.recorder is None:
             return
+        if self.hub.wants(key):
+            self.published[m.symbol].append(t.id)
         spec = m.spec
         data = {
             "E": now_us(), "T": t.T, "a": t.seller_order, "b": t.buyer_order, "e": "trade",
             "m": t.buyer_is_maker, "p": spec.price_str(t.price), "q": spec.qty_str(t.qty), "s": m.symbol, "t": t.id,
         }
         self.hub.publish(key, key, data)
+        faults = self.hub.faults
+        if faults.duplicate_trade.get(m.symbol):
+            faults.duplicate_trade[m.symbol] -= 1
+            faults.count("trade_duplicated")
+            self.hub.publish(key, key, data)
 
     def on_liquidation(self, m: MarketSim, price: int, qty: int, side: str, T: int) -> None:
         spec = m.spec

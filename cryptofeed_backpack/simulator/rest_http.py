@@ -6,6 +6,8 @@ query-parameter parse failures and unknown paths (docs/simulator.md).
 """
 from __future__ import annotations
 
+import asyncio
+
 import json
 import time
 from collections import deque
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Optional
 
 from aiohttp import web
 
-from .faults import REST_FAULT_BODIES
+from .faults import REST_FAULT_BODIES, REST_TIMEOUT
 
 if TYPE_CHECKING:
     from .server import BackpackSimulator
@@ -47,7 +49,12 @@ async def edge(request: web.Request, handler):
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return await handler(request)
     sim.stats.rest_calls += 1
-    fault = sim.faults.take_rest_fault()
+    fault = sim.faults.take_rest_fault(request.path)
+    if fault is not None and fault.status == REST_TIMEOUT:
+        await asyncio.sleep(fault.hold_s)  # never answered: the client's own timeout is what ends it
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=504)
     if fault is not None:
         ctype, body = REST_FAULT_BODIES[fault.status]
         headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else None

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from itertools import islice
+from typing import Optional
 
 from aiohttp import web
 
@@ -66,6 +68,20 @@ def _trade_rows(m, trades) -> list:
     } for t in trades]
 
 
+def _over_history_budget(sim) -> Optional[web.Response]:
+    """Backpack's FAQ: historical time-range endpoints (candles, trades) allow 30 requests/min per
+    subaccount. Enforced when the simulator has a ``history_rate_limit``."""
+    if sim.history_rate_limit is None:
+        return None
+    now, calls = time.monotonic(), sim.history_calls
+    while calls and now - calls[0] > 60.0:
+        calls.popleft()
+    if len(calls) >= sim.history_rate_limit:
+        return api_error(429, "TOO_MANY_REQUESTS", "Too many requests.")
+    calls.append(now)
+    return None
+
+
 async def trades(request: web.Request) -> web.Response:
     spec, err = market_of(request)
     if err:
@@ -74,7 +90,7 @@ async def trades(request: web.Request) -> web.Response:
     if err:
         return err
     m = sim_of(request).markets.get(spec.symbol)
-    recent = list(m.trades)[-limit:][::-1] if m else []  # newest first, as ccxt's recording
+    recent = list(islice(reversed(m.trades), limit)) if m else []  # newest first, as ccxt's recording
     return json_reply(_trade_rows(m, recent) if m else [])
 
 
@@ -86,10 +102,13 @@ async def trades_history(request: web.Request) -> web.Response:
     offset, err2 = limit_of(request, 0, 10**9, "offset")
     if err or err2:
         return err or err2
+    refused = _over_history_budget(sim_of(request))
+    if refused is not None:
+        return refused
     m = sim_of(request).markets.get(spec.symbol)
     if m is None:
         return json_reply([])
-    rows = list(m.trades)[::-1][offset:offset + limit]
+    rows = list(islice(reversed(m.trades), offset, offset + limit))
     return json_reply(_trade_rows(m, rows))
 
 
@@ -138,6 +157,9 @@ async def kline_history(request: web.Request) -> web.Response:
     spec, err = market_of(request)
     if err:
         return err
+    refused = _over_history_budget(sim_of(request))
+    if refused is not None:
+        return refused
     m = sim_of(request).markets.get(spec.symbol)
     start_s, end_s = int(start_raw), int(end_raw) if end_raw else int(time.time()) + 1
     candles: dict[int, list] = {}

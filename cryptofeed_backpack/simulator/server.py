@@ -43,6 +43,7 @@ class BackpackSimulator:
         pong_timeout: float = 120.0,
         open_interest_interval: float = 60.0,
         rest_rate_limit: Optional[int] = None,
+        history_rate_limit: Optional[int] = None,
         port: int = 0,
         replay: Optional[str | Path] = None,
         replay_speed: Optional[float] = None,
@@ -58,6 +59,8 @@ class BackpackSimulator:
         self.pong_timeout = pong_timeout
         self.open_interest_interval = open_interest_interval
         self.rest_rate_limit = rest_rate_limit
+        self.history_rate_limit = history_rate_limit  # per minute, on /trades/history and /klines
+        self.history_calls: deque = deque()
         self.port = port
         self.faults = Faults()
         self.stats = SimStats()
@@ -65,6 +68,11 @@ class BackpackSimulator:
         self.faults._on_close_after = self.hub.close_after
         self.faults._on_broadcast_raw = self.hub.broadcast_raw
         self.faults._on_unknown_event = self._send_unknown_event
+        self.faults._on_drop_sockets = self.hub.drop_sockets
+        self.faults._on_server_close = self.hub.server_close
+        self.faults._on_half_open = self.hub.half_open
+        self.faults._on_stop_stream = self.hub.stop_stream
+        self.faults._on_oversized = self._send_oversized
         self.publisher = Publisher(self.hub, seed)
         self.accounts = Accounts(self.hub)
         self.publisher.accounts = self.accounts
@@ -165,6 +173,15 @@ class BackpackSimulator:
             return BookView(symbol, dict(rb.bids), dict(rb.asks), rb.update_id)
         return BookView.of(self.markets[symbol])
 
+    def trade_ids(self, symbol: str) -> list[int]:
+        """Every trade id the engine made on ``symbol``, oldest first: the tape a lossless feed must
+        deliver exactly once and in order (ids are sequential per market, PROTOCOL §3.2)."""
+        return list(self.publisher.tape.get(symbol, ()))
+
+    def published_trade_ids(self, symbol: str) -> list[int]:
+        """The ids of the trades sent on ``trade.<symbol>`` while at least one client was subscribed."""
+        return list(self.publisher.published.get(symbol, ()))
+
     def pause(self) -> None:
         self._paused = True
 
@@ -249,6 +266,25 @@ class BackpackSimulator:
             conn.push(json.dumps({"data": data, "stream": name}, separators=(",", ":")))
             count += 1
         return count
+
+    def _send_oversized(self, symbol: str, size_bytes: int) -> int:
+        """A depth frame of about ``size_bytes``: current ids (stale on arrival), deleting prices above
+        the deepest ask (absent from the book), so reading it changes nothing."""
+        m = self.markets[symbol]
+        key = "depth." + symbol
+        group = [c for c in self.hub.subs.get(key, ()) if not c.closed]
+        if not group:
+            return 0
+        spec, top = m.spec, (max(m.asks) if m.asks else m.mid0)
+        level = len(spec.price_str(top)) + len(spec.qty_str(0)) + 8
+        asks = [[spec.price_str(top + 1 + i), spec.qty_str(0)] for i in range(max(1, size_bytes // level))]
+        data = {"E": now_us(), "T": now_us(), "U": m.update_id, "a": asks, "b": [], "e": "depth", "s": symbol,
+                "u": m.update_id}
+        frame = json.dumps({"data": data, "stream": key}, separators=(",", ":"))
+        for conn in group:
+            conn.push(frame)
+        self.faults.count("frame_oversized", len(group))
+        return len(group)
 
     # ---- background loops ------------------------------------------------------------------
 

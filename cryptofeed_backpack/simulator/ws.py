@@ -44,17 +44,21 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     pinger = asyncio.create_task(_keepalive(sim, conn))
     try:
         async for msg in ws:
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
+                break
+            if conn.dead:
+                continue  # half-open: whatever the client sends goes nowhere
             if msg.type == aiohttp.WSMsgType.TEXT:
                 _on_text(sim, conn, msg.data)
             elif msg.type == aiohttp.WSMsgType.BINARY:
                 conn.push(error_frame(*ERR_PARSE))
             elif msg.type == aiohttp.WSMsgType.PING:
-                if not sim.faults.ignore_pings:
+                if sim.faults.pongs_suppressed():
+                    sim.faults.count("pongs_withheld")
+                else:
                     await ws.pong(msg.data)
             elif msg.type == aiohttp.WSMsgType.PONG:
                 conn.last_pong = time.monotonic()
-            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
-                break
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
@@ -77,10 +81,12 @@ async def _keepalive(sim: "BackpackSimulator", conn: Connection) -> None:
             await asyncio.sleep(sim.ping_interval)
             if conn.closed:
                 return
+            if conn.dead:
+                continue  # a dead server neither pings nor notices missing pongs
             sent_at = time.monotonic()
             await conn.ws.ping(b"")
             deadline = sent_at + sim.pong_timeout
-            while conn.last_pong < sent_at:
+            while conn.last_pong < sent_at and not conn.dead:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     LOG.info("no pong within %.1fs: closing", sim.pong_timeout)
