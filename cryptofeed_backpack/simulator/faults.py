@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional, Protocol
 
 # Bodies for injected REST errors: JSON {"code","message"} like every Backpack error (PROTOCOL §1.9);
 # 502 is what a CDN answers when its origin is down, so it is HTML, not JSON.
@@ -34,6 +34,19 @@ FAULT_KINDS = (
 )
 
 _KINDS = frozenset(FAULT_KINDS)
+
+
+class LiveConnections(Protocol):
+    """What a fault does to the connections open now; the simulator passes one in at construction."""
+
+    def close_after(self, frames: int) -> None: ...
+    def drop_sockets(self) -> int: ...
+    def server_close(self, code: int, reason: str) -> int: ...
+    def half_open(self, seconds: float) -> int: ...
+    def stop_stream(self, stream: str, seconds: float) -> int: ...
+    def send_oversized(self, symbol: str, size_bytes: int) -> int: ...
+    def broadcast_raw(self, text: str, stream: Optional[str]) -> int: ...
+    def send_unknown_event(self) -> int: ...
 
 
 @dataclass
@@ -61,15 +74,8 @@ class Faults:
     stall_until: float = 0.0
     rest: list = field(default_factory=list)
     injected: Counter = field(default_factory=Counter)
-    # set by the server (constructor wiring in BackpackSimulator): act on live connections right away
-    _on_close_after: Optional[Callable[[int], None]] = None
-    _on_broadcast_raw: Optional[Callable[[str, Optional[str]], int]] = None
-    _on_unknown_event: Optional[Callable[[], int]] = None
-    _on_drop_sockets: Optional[Callable[[], int]] = None
-    _on_server_close: Optional[Callable[[int, str], int]] = None
-    _on_half_open: Optional[Callable[[float], int]] = None
-    _on_stop_stream: Optional[Callable[[str, float], int]] = None
-    _on_oversized: Optional[Callable[[str, int], int]] = None
+    # what acts on the live connections right away (the server's LiveConnections); None: nothing is open
+    live: Optional["LiveConnections"] = None
 
     def count(self, kind: str, n: int = 1) -> None:
         if kind not in _KINDS:
@@ -113,24 +119,24 @@ class Faults:
     # ---- connection --------------------------------------------------------------------
     def close_after(self, frames: int) -> None:
         """Every open connection closes abruptly after sending ``frames`` more frames."""
-        if self._on_close_after:
-            self._on_close_after(frames)
+        if self.live is not None:
+            self.live.close_after(frames)
 
     def drop_sockets(self) -> int:
         """Drop every open connection now, without a close handshake. Returns how many."""
-        return self._on_drop_sockets() if self._on_drop_sockets else 0
+        return self.live.drop_sockets() if self.live is not None else 0
 
     def server_close(self, code: int = 1001, reason: str = "") -> int:
         """Send a Close frame with ``code`` on every open connection (1001: the server is going away,
         as at Backpack's shutdown with a grace period). Returns how many connections."""
-        return self._on_server_close(code, reason) if self._on_server_close else 0
+        return self.live.server_close(code, reason) if self.live is not None else 0
 
     def half_open(self, seconds: float) -> int:
         """Every open connection goes dead for ``seconds`` while its TCP stays open: the server stops
         sending, pinging and answering pings, and ignores what the client sends. Frames published
         meanwhile are lost (a dead peer queues nothing). Afterwards the socket is dropped, as a kernel
         would once its keepalive gives up. Returns how many connections."""
-        return self._on_half_open(seconds) if self._on_half_open else 0
+        return self.live.half_open(seconds) if self.live is not None else 0
 
     def stop_pongs(self, on: bool = True, seconds: Optional[float] = None) -> None:
         """Stop answering the client's protocol pings: until called with False, or for ``seconds``."""
@@ -154,23 +160,23 @@ class Faults:
         """Silently stop sending ``stream`` (e.g. ``trade.SOL_USDC``) to the connections subscribed to
         it now, while their other streams flow; for ``seconds``, or until that connection subscribes to
         it again. Returns how many subscriptions went quiet."""
-        return self._on_stop_stream(stream, seconds) if self._on_stop_stream else 0
+        return self.live.stop_stream(stream, seconds) if self.live is not None else 0
 
     def send_oversized(self, symbol: str, size_bytes: int = 2 << 20) -> int:
         """Push a ``depth.<symbol>`` frame of about ``size_bytes`` to its subscribers. Its ids are the
         book's current ones and its levels delete prices far outside the book, so a feed that reads
         it anyway keeps an exact book. Returns how many connections got it."""
-        return self._on_oversized(symbol, size_bytes) if self._on_oversized else 0
+        return self.live.send_oversized(symbol, size_bytes) if self.live is not None else 0
 
     def send_malformed(self, text: str = '{"stream":"depth.', stream: Optional[str] = None) -> int:
         """Push a frame that is not valid JSON to every connection (or those on ``stream``)."""
-        n = self._on_broadcast_raw(text, stream) if self._on_broadcast_raw else 0
+        n = self.live.broadcast_raw(text, stream) if self.live is not None else 0
         self.count("frame_malformed", n)
         return n
 
     def send_unknown_event(self) -> int:
         """Push a well-formed frame with an event type no client knows, on a subscribed stream."""
-        n = self._on_unknown_event() if self._on_unknown_event else 0
+        n = self.live.send_unknown_event() if self.live is not None else 0
         self.count("event_unknown", n)
         return n
 

@@ -10,15 +10,13 @@ from array import array
 from collections import defaultdict
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
 from . import klines
 from .engine import MarketSim, Trade, UserFill, now_us
 from .hub import Hub
+from .private import Accounts
 from .streams import DEPTH_WINDOWS
-
-if TYPE_CHECKING:
-    from .private import Accounts
 
 EIGHT = Decimal("0.00000001")
 
@@ -56,9 +54,11 @@ class _Candle:
 
 
 class Publisher:
-    def __init__(self, hub: Hub, seed: int = 0):
+    def __init__(self, hub: Hub, seed: int = 0, specs: Optional[dict] = None, accounts: Optional[Accounts] = None):
+        """``specs``: symbol -> MarketSpec of the open markets; ``accounts``: who hears of user fills."""
         self.hub = hub
-        self.accounts: Optional["Accounts"] = None
+        self.accounts = accounts
+        self._specs: dict = dict(specs or {})
         self.windows: dict[tuple[str, str], _Window] = {}
         self.candles: dict[str, dict[str, _Candle]] = {}  # symbol -> interval -> candle
         self.rng = random.Random(seed ^ 0x5EED)
@@ -206,7 +206,6 @@ class Publisher:
             self.hub.publish(key, key, data)
 
     def every_second(self, markets: dict[str, MarketSim]) -> None:
-        self._specs = {s: m.spec for s, m in markets.items()}
         now_s = time.time()
         for sym, m in markets.items():
             if self.hub.wants("ticker." + sym):
@@ -287,8 +286,6 @@ class Publisher:
             "h": spec.price_str(c.h), "l": spec.price_str(c.l), "n": c.n, "o": spec.price_str(c.o),
             "s": m.symbol, "t": klines.iso(c.start), "v": spec.qty_str(c.v),
         }
-
-    _specs: dict = {}
 
 
 def next_funding_ms() -> int:

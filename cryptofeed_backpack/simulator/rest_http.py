@@ -11,15 +11,14 @@ import asyncio
 import json
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Optional
+from typing import Any, Optional
 
 from aiohttp import web
 
 from .faults import REST_FAULT_BODIES, REST_TIMEOUT
 
-if TYPE_CHECKING:
-    from .server import BackpackSimulator
-
+# The app's BackpackSimulator (server.py). Handlers reach it through the app, never by importing
+# server.py, which imports them: that would be an import cycle.
 SIM_KEY = web.AppKey("sim", object)
 
 
@@ -38,7 +37,7 @@ def parse_failure(param: str, type_name: str, detail: str = "Expect a valid enum
                         content_type="text/plain")
 
 
-def sim_of(request: web.Request) -> "BackpackSimulator":
+def sim_of(request: web.Request) -> Any:
     return request.app[SIM_KEY]
 
 

@@ -62,20 +62,10 @@ class BackpackSimulator:
         self.history_rate_limit = history_rate_limit  # per minute, on /trades/history and /klines
         self.history_calls: deque = deque()
         self.port = port
-        self.faults = Faults()
+        self.faults = Faults(live=_LiveConnections(self))
         self.stats = SimStats()
         self.hub = Hub(self.faults, self.stats)
-        self.faults._on_close_after = self.hub.close_after
-        self.faults._on_broadcast_raw = self.hub.broadcast_raw
-        self.faults._on_unknown_event = self._send_unknown_event
-        self.faults._on_drop_sockets = self.hub.drop_sockets
-        self.faults._on_server_close = self.hub.server_close
-        self.faults._on_half_open = self.hub.half_open
-        self.faults._on_stop_stream = self.hub.stop_stream
-        self.faults._on_oversized = self._send_oversized
-        self.publisher = Publisher(self.hub, seed)
         self.accounts = Accounts(self.hub)
-        self.publisher.accounts = self.accounts
         self._records = load(replay) if replay is not None else None
         self.replay_speed = replay_speed
         self.replay_autostart = replay_autostart
@@ -83,10 +73,9 @@ class BackpackSimulator:
         if self._records is not None and symbols is None:
             symbols = symbols_of(self._records)
         self.specs: dict[str, MarketSpec] = {s.symbol: s for s in select_specs(symbols)}
-        self.markets: dict[str, MarketSim] = {
-            sym: MarketSim(spec, seed, self.publisher) for sym, spec in self.specs.items() if spec.is_open
-        }
-        self.publisher._specs = {s: m.spec for s, m in self.markets.items()}
+        open_specs = {sym: spec for sym, spec in self.specs.items() if spec.is_open}
+        self.publisher = Publisher(self.hub, seed, specs=open_specs, accounts=self.accounts)
+        self.markets: dict[str, MarketSim] = {sym: MarketSim(spec, seed, self.publisher) for sym, spec in open_specs.items()}
         self._order = list(self.markets.values())
         self._rng = random.Random(seed)
         self._paused = paused or self._records is not None
@@ -329,3 +318,35 @@ class BackpackSimulator:
 
 
 __all__ = ["BackpackSimulator", "DEFAULT_SYMBOLS"]
+
+
+class _LiveConnections:
+    """The simulator's live connections, as faults act on them (faults.LiveConnections). It reads the
+    hub when a fault fires, so the faults can be built before the hub that consults them."""
+
+    def __init__(self, sim: BackpackSimulator):
+        self.sim = sim
+
+    def close_after(self, frames: int) -> None:
+        self.sim.hub.close_after(frames)
+
+    def drop_sockets(self) -> int:
+        return self.sim.hub.drop_sockets()
+
+    def server_close(self, code: int, reason: str) -> int:
+        return self.sim.hub.server_close(code, reason)
+
+    def half_open(self, seconds: float) -> int:
+        return self.sim.hub.half_open(seconds)
+
+    def stop_stream(self, stream: str, seconds: float) -> int:
+        return self.sim.hub.stop_stream(stream, seconds)
+
+    def send_oversized(self, symbol: str, size_bytes: int) -> int:
+        return self.sim._send_oversized(symbol, size_bytes)
+
+    def broadcast_raw(self, text: str, stream) -> int:
+        return self.sim.hub.broadcast_raw(text, stream)
+
+    def send_unknown_event(self) -> int:
+        return self.sim._send_unknown_event()

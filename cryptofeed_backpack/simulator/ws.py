@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -16,9 +16,6 @@ from .hub import Connection
 from .private import AuthFailure
 from .rest import SIM_KEY
 from .streams import ERR_PARSE, StreamError, parse_stream
-
-if TYPE_CHECKING:
-    from .server import BackpackSimulator
 
 LOG = logging.getLogger("cryptofeed_backpack.simulator")
 
@@ -32,7 +29,7 @@ def error_frame(code: int, message: str) -> str:
 
 
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
-    sim: "BackpackSimulator" = request.app[SIM_KEY]
+    sim: Any = request.app[SIM_KEY]  # the BackpackSimulator (server.py), reached through the app
     if request.headers.get("Upgrade", "").lower() != "websocket":
         return web.Response(status=404, text="not found", content_type="text/plain")
     # autoping off: pings and pongs are handled here so faults can suppress them
@@ -74,7 +71,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _keepalive(sim: "BackpackSimulator", conn: Connection) -> None:
+async def _keepalive(sim: Any, conn: Connection) -> None:
     """Protocol Ping every ping_interval; Close when no Pong came within pong_timeout (DOCS)."""
     try:
         while not conn.closed:
@@ -97,7 +94,7 @@ async def _keepalive(sim: "BackpackSimulator", conn: Connection) -> None:
         pass
 
 
-def _on_text(sim: "BackpackSimulator", conn: Connection, text: str) -> None:
+def _on_text(sim: Any, conn: Connection, text: str) -> None:
     try:
         msg = json.loads(text)
     except ValueError:
