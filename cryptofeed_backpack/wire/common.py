@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from decimal import Decimal
 from typing import Any, Optional
 
@@ -37,8 +38,10 @@ def first_us_to_s(*candidates: Optional[int], fallback: Optional[float] = None) 
     return None if fallback is None else float(fallback)
 
 
+@lru_cache(maxsize=4096)
 def iso_to_s(text: str) -> float:
-    """Backpack's naive ISO (``2025-08-06T22:00:00`` or ``2025-09-11 15:34:00``) is UTC."""
+    """Backpack's naive ISO (``2025-08-06T22:00:00`` or ``2025-09-11 15:34:00``) is UTC.
+    Cached: a candle's start and end repeat in every update of that candle."""
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()
 
 
