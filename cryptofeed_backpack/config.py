@@ -6,6 +6,7 @@ proxy only), cryptofeed's config section ``backpack`` (config.yaml or dict), exp
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional
 from urllib.parse import urlsplit
@@ -259,14 +260,12 @@ class BackpackConfig(_Frozen):
         return depth_stream_prefix(self.depth_window)
 
     def ssl_context(self):
-        """An SSL context trusting ``ca_file`` in addition to the system store, or None for the defaults."""
+        """An SSL context trusting ``ca_file`` in addition to the system store, or None for the defaults.
+        One context per CA file and its modification time: loading the system store costs tens of ms."""
         if self.ca_file is None:
             return None
-        import ssl
-
-        ctx = ssl.create_default_context()
-        ctx.load_verify_locations(cafile=str(self.ca_file))
-        return ctx
+        path = Path(self.ca_file)
+        return _ssl_context(str(path.resolve()), path.stat().st_mtime_ns)
 
     # ---- construction from the sources a cryptofeed user has -------------------------------
 
@@ -295,6 +294,15 @@ class BackpackConfig(_Frozen):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "BackpackConfig":
         return cls(**dict(data))
+
+
+@lru_cache(maxsize=32)
+def _ssl_context(ca_file: str, mtime_ns: int):
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.load_verify_locations(cafile=ca_file)
+    return ctx
 
 
 def _from_mapping(section: Mapping[str, Any]) -> dict[str, Any]:
