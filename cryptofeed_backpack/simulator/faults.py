@@ -30,7 +30,7 @@ FAULT_KINDS = (
     "depth_dropped", "depth_duplicated", "depth_levels_reordered", "depth_swapped", "depth_far_ahead",
     "trade_duplicated", "socket_closed_after", "socket_dropped", "server_close", "half_open",
     "pongs_withheld", "stall", "stream_stopped", "frame_oversized", "frame_malformed", "event_unknown",
-    "rest_error", "rest_timeout",
+    "rest_error", "rest_timeout", "outage",
 )
 
 _KINDS = frozenset(FAULT_KINDS)
@@ -72,6 +72,7 @@ class Faults:
     ignore_pings: bool = False  # no pongs to client pings until stop_pongs(False)
     no_pongs_until: float = 0.0
     stall_until: float = 0.0
+    outage_until: float = 0.0
     rest: list = field(default_factory=list)
     injected: Counter = field(default_factory=Counter)
     # what acts on the live connections right away (the server's LiveConnections); None: nothing is open
@@ -137,6 +138,17 @@ class Faults:
         meanwhile are lost (a dead peer queues nothing). Afterwards the socket is dropped, as a kernel
         would once its keepalive gives up. Returns how many connections."""
         return self.live.half_open(seconds) if self.live is not None else 0
+
+    def outage(self, seconds: float) -> int:
+        """The exchange is down for ``seconds``: every open connection is dropped, and every WebSocket
+        upgrade and REST call meanwhile is answered 503 (what a CDN in front of a dead origin says).
+        Returns how many connections were dropped."""
+        self.outage_until = time.monotonic() + seconds
+        self.count("outage")
+        return self.live.drop_sockets() if self.live is not None else 0
+
+    def in_outage(self) -> bool:
+        return time.monotonic() < self.outage_until
 
     def stop_pongs(self, on: bool = True, seconds: Optional[float] = None) -> None:
         """Stop answering the client's protocol pings: until called with False, or for ``seconds``."""

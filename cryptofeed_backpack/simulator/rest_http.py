@@ -48,6 +48,9 @@ async def edge(request: web.Request, handler):
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return await handler(request)
     sim.stats.rest_calls += 1
+    if sim.faults.in_outage():
+        ctype, body = REST_FAULT_BODIES[503]
+        return web.Response(status=503, text=body, content_type=ctype)
     fault = sim.faults.take_rest_fault(request.path)
     if fault is not None and fault.status == REST_TIMEOUT:
         await asyncio.sleep(fault.hold_s)  # never answered: the client's own timeout is what ends it

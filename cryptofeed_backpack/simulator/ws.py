@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from .faults import REST_FAULT_BODIES
 from .hub import Connection
 from .private import AuthFailure
 from .rest import SIM_KEY
@@ -32,6 +33,9 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     sim: Any = request.app[SIM_KEY]  # the BackpackSimulator (server.py), reached through the app
     if request.headers.get("Upgrade", "").lower() != "websocket":
         return web.Response(status=404, text="not found", content_type="text/plain")
+    if sim.faults.in_outage():
+        ctype, body = REST_FAULT_BODIES[503]
+        return web.Response(status=503, text=body, content_type=ctype)
     # autoping off: pings and pongs are handled here so faults can suppress them
     ws = web.WebSocketResponse(autoping=False, max_msg_size=4 * 1024 * 1024)
     await ws.prepare(request)

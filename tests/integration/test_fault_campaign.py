@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.fault_harness import ALL_FAULTS, DELTA_FAULTS, fault_run, plan_faults
+from tests.integration.feed_harness import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -42,3 +43,20 @@ async def test_checkpoint_waits_out_a_reconnect_that_lands_while_the_engine_is_p
         result = await run.checkpoint(settle_s=0.5, timeout=30)
         assert run.feed.metrics.counters["ws_connects"] == connects + 1
     assert result == {MARKETS[0]: None}
+
+
+async def test_an_outage_longer_than_cryptofeeds_retries_is_survived_without_losing_a_trade(clean_symbols):
+    """cryptofeed's own handler would give up after ``retries`` failed connects (here 1); the feed keeps
+    trying under its capped backoff and, once the exchange is back, fills the outage's trades from REST."""
+    async with fault_run(MARKETS[:2], seed=9, rate=200, retries=1) as run:
+        feed = run.feed
+        connects = feed.metrics.counters["ws_connects"]
+        assert run.sim.faults.outage(8.0) >= 1
+        assert await wait_until(lambda: feed.metrics.counters["ws_connects"] > connects, timeout=60)
+        failed_attempts = feed.metrics.counters["reconnects"]
+        await run.checkpoint(settle_s=2, resume=False)  # paused: the audit sees the whole tape
+    assert failed_attempts >= 3  # several refused connects during the outage, none of them final
+    assert run.sim.faults.counts()["outage"] == 1
+    audits = run.trade_audit()
+    assert {s: (a.exact, a.backfilled > 0) for s, a in audits.items()} == {s: (True, True) for s in run.symbols}, audits
+    assert run.book_mismatches() == 0 and run.errors.records == []
