@@ -3,8 +3,8 @@
 Frames are the project's fixtures, mutated: NaN, Infinity, sNaN, negative and zero values, far-ahead
 ids, deep nesting, arbitrary JSON and bytes. Every rejected frame is counted by reason; a synced book
 only ever holds finite, positive prices with non-negative quantities and is never crossed.
-Property tests run ``HYPOTHESIS_EXAMPLES`` examples each (CI default below; bench/fault_campaign.py
-runs the long form).
+Property tests run ``HYPOTHESIS_EXAMPLES`` examples each: 300 in CI; the long form is
+``HYPOTHESIS_EXAMPLES=10000 .venv/bin/python -m pytest tests/unit/test_hardening.py -k never`` (docs/operations.md).
 """
 from __future__ import annotations
 
