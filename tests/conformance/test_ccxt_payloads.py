@@ -36,7 +36,7 @@ async def collecting_feed(channel, **kwargs):
 async def test_recorded_ws_trade_becomes_decimal_trade(clean_symbols):
     feed, ref, got = await collecting_feed(TRADES)
     data = load("ccxt-comment__ws-trade__ETH_USDC_PERP.json")["data"]
-    await feed._emit_trades(ref, [feed.exchange.parse_ws_trade(data, feed.exchange.market(ref.unified))], ws=True)
+    await feed._emit_trades(ref, [feed.exchange.parse_ws_trade(data, feed.exchange.market(ref.unified))])
     (t,) = got
     assert t.symbol == "ETH-USDC-PERP" and t.side == BUY and t.id == "10782547"
     assert (t.price, t.amount) == (Decimal("3870.25"), Decimal("0.0008")) and type(t.price) is Decimal
