@@ -13,13 +13,14 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ("demo", "simulate", "auth-check", "markets", "stream")
+SUBCOMMANDS = ("demo", "simulate", "auth-check", "markets", "stream", "collect")
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     work = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+    # built as any user's pip builds it: in an isolated environment with the build-system requirements
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                     "--wheel-dir", str(work / "dist"), str(ROOT)], check=True, capture_output=True)
     wheel = next((work / "dist").glob("cryptofeed_backpack-*.whl"))
     subprocess.run([sys.executable, "-m", "venv", str(work / "venv")], check=True)
