@@ -82,4 +82,6 @@ PRICES = PriceCache()
 
 def intern_levels(struct, field: str, name: str) -> None:
     """Inside a frozen Struct's ``__post_init__``: replace its text levels by interned, validated ones."""
-    force_setattr(struct, field, PRICES.levels(getattr(struct, field), name))
+    levels = getattr(struct, field)
+    if levels:  # most realtime deltas touch one side only
+        force_setattr(struct, field, PRICES.levels(levels, name))
