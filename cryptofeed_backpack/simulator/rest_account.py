@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .private import AuthFailure
-from .rest_http import api_error, json_reply, limit_of, sim_of
+from .rest_http import api_error, json_reply, limit_of, page_of, sim_of
 
 
 def _signed(instruction: str):
@@ -43,8 +43,7 @@ async def fills(request, sim, account) -> web.Response:
     symbol = request.query.get("symbol")
     if symbol:
         rows = [r for r in rows if r["symbol"] == symbol]
-    limit, err = limit_of(request, 100, 1000)
-    offset, err2 = limit_of(request, 0, 10**9, "offset")
-    if err or err2:
-        return err or err2
+    limit, offset, err = page_of(request, 1000)
+    if err:
+        return err
     return json_reply(rows[::-1][offset:offset + limit])

@@ -92,6 +92,13 @@ def market_of(request: web.Request, *, closed_status: Optional[int] = None):
     return spec, None
 
 
+def page_of(request: web.Request, maximum: int, default: int = 100):
+    """(limit, offset, error response) of a paged endpoint: ``limit`` capped at ``maximum``, ``offset`` from 0."""
+    limit, err = limit_of(request, default, maximum)
+    offset, err2 = limit_of(request, 0, 10**9, "offset")
+    return limit, offset, err or err2
+
+
 def limit_of(request: web.Request, default: int, maximum: int, name: str = "limit"):
     raw = request.query.get(name)
     if raw is None:

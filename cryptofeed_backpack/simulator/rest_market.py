@@ -12,7 +12,7 @@ from ..constants import CANDLE_INTERVALS
 from . import klines
 from .markets import market_object
 from .publisher import _dec_str, next_funding_ms
-from .rest_http import api_error, json_reply, limit_of, market_of, parse_failure, sim_of
+from .rest_http import api_error, json_reply, limit_of, market_of, page_of, parse_failure, sim_of
 
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 TICKER_INTERVALS = ("1d", "1w")
@@ -98,10 +98,9 @@ async def trades_history(request: web.Request) -> web.Response:
     spec, err = market_of(request)
     if err:
         return err
-    limit, err = limit_of(request, 100, 1000)
-    offset, err2 = limit_of(request, 0, 10**9, "offset")
-    if err or err2:
-        return err or err2
+    limit, offset, err = page_of(request, 1000)
+    if err:
+        return err
     refused = _over_history_budget(sim_of(request))
     if refused is not None:
         return refused
@@ -226,10 +225,9 @@ async def funding_rates(request: web.Request) -> web.Response:
     spec, err = market_of(request)
     if err:
         return err
-    limit, err = limit_of(request, 100, 10000)
-    offset, err2 = limit_of(request, 0, 10**9, "offset")
-    if err or err2:
-        return err or err2
+    limit, offset, err = page_of(request, 10000)
+    if err:
+        return err
     if not spec.is_perp:
         rows_total = 0
     else:
