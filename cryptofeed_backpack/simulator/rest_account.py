@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .private import AuthFailure
-from .rest_http import api_error, json_reply, limit_of, page_of, sim_of
+from .rest_http import api_error, json_reply, page_of, sim_of
 
 
 def _signed(instruction: str):
