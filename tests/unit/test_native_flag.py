@@ -10,7 +10,7 @@ from cryptofeed_backpack import BackpackConfig, BackpackFeed
 from cryptofeed_backpack.errors import BackpackConfigError
 from cryptofeed_backpack.registry import NATIVE_FLAG, feed_class, native_enabled, register
 from cryptofeed_backpack.symbols import seed_symbols
-from tests import payloads
+from tests import fixtures
 
 OFFLINE = {"rest_url": "https://127.0.0.1:9", "ws_url": "wss://127.0.0.1:9", "proxies": {"direct": True}}
 
@@ -19,7 +19,7 @@ OFFLINE = {"rest_url": "https://127.0.0.1:9", "ws_url": "wss://127.0.0.1:9", "pr
 def seeded(clean_symbols, monkeypatch):
     monkeypatch.delenv(NATIVE_FLAG, raising=False)
     register()
-    seed_symbols(payloads.real_markets())
+    seed_symbols(fixtures.markets())
 
 
 def config_yaml(tmp_path, flag_line: str) -> str:
@@ -55,7 +55,7 @@ def test_unknown_spelling_is_an_error_naming_the_allowed_values():
 def test_config_yaml_false_builds_the_ccxt_feed_through_feedhandler(seeded, tmp_path):
     pytest.importorskip("ccxt")
     fh = FeedHandler(config=config_yaml(tmp_path, "native_enabled: false"))
-    fh.add_feed("BACKPACK", symbols=["ETH-USDC"], channels=[TRADES])
+    fh.add_feed("BACKPACK", symbols=["SUI-USDC"], channels=[TRADES])
     assert type(fh.feeds[0]).__name__ == "CcxtBackpackFeed"
     assert fh.feeds[0].backpack_config.native_enabled is False
 
@@ -63,7 +63,7 @@ def test_config_yaml_false_builds_the_ccxt_feed_through_feedhandler(seeded, tmp_
 def test_config_yaml_true_and_absent_build_the_native_feed(seeded, tmp_path):
     for line in ("native_enabled: true", "depth_window: realtime"):
         fh = FeedHandler(config=config_yaml(tmp_path, line))
-        fh.add_feed("BACKPACK", symbols=["ETH-USDC"], channels=[TRADES])
+        fh.add_feed("BACKPACK", symbols=["SUI-USDC"], channels=[TRADES])
         assert type(fh.feeds[0]) is BackpackFeed
 
 
@@ -72,16 +72,16 @@ def test_environment_is_read_when_the_feed_is_built_not_at_import(seeded, tmp_pa
     path = config_yaml(tmp_path, "native_enabled: true")
     monkeypatch.setenv(NATIVE_FLAG, "false")  # set long after `import cryptofeed_backpack`
     fh = FeedHandler(config=path)
-    fh.add_feed("BACKPACK", symbols=["ETH-USDC"], channels=[TRADES])
+    fh.add_feed("BACKPACK", symbols=["SUI-USDC"], channels=[TRADES])
     monkeypatch.setenv(NATIVE_FLAG, "true")
-    fh.add_feed("BACKPACK", symbols=["ETH-USDC"], channels=[TRADES])
+    fh.add_feed("BACKPACK", symbols=["SUI-USDC"], channels=[TRADES])
     assert [type(f).__name__ for f in fh.feeds] == ["CcxtBackpackFeed", "BackpackFeed"]
 
 
 def test_unknown_spelling_in_config_yaml_fails_add_feed(seeded, tmp_path):
     fh = FeedHandler(config=config_yaml(tmp_path, "native_enabled: sometimes"))
     with pytest.raises(BackpackConfigError, match="allowed values"):
-        fh.add_feed("BACKPACK", symbols=["ETH-USDC"], channels=[TRADES])
+        fh.add_feed("BACKPACK", symbols=["SUI-USDC"], channels=[TRADES])
 
 
 def test_explicit_register_pins_a_class_regardless_of_the_flag(seeded, monkeypatch):
