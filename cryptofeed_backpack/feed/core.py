@@ -180,44 +180,44 @@ class BackpackFeed(Feed, BackpackRestMixin):
     # ---- frame routing --------------------------------------------------------------------------
 
     async def message_handler(self, msg, conn: AsyncConnection, timestamp: float) -> None:
-        try:
-            await self._route(msg, timestamp)
-        except Exception as exc:  # nothing a frame (or a callback) does may cost the connection
-            self.drop("handler_error", type(exc).__name__, msg, exc)
-
-    async def _route(self, msg, timestamp: float) -> None:
+        kind = "-"
         try:
             envelope = ENVELOPE.decode(msg)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            self.drop("undecodable", "-", msg, exc)
-            return
-        stream = envelope.stream
-        if stream is None:
-            if envelope.error is not None:
-                await self._on_error_frame(envelope.error.code, envelope.error.message, msg)
-            else:
-                self.drop("unknown_frame", "-", msg, None)
-            return
-        self.metrics.frame(stream, timestamp)
-        kind = stream.partition(".")[0]
-        route = self._routes.get(kind)
-        if route is None:
-            if kind == "account":
-                await self.account_channels.on_frame(stream, envelope.data, timestamp, msg)
-            else:
-                self.drop("unknown_stream", kind, msg, None)
-            return
-        decoder, handler = route
-        try:
+            stream = envelope.stream
+            if stream is None:
+                await self._on_unrouted(envelope, msg)
+                return
+            self.metrics.frame(stream, timestamp)
+            kind = stream.partition(".")[0]
+            route = self._routes.get(kind)
+            if route is None:
+                if kind == "account":
+                    await self.account_channels.on_frame(stream, envelope.data, timestamp, msg)
+                else:
+                    self.drop("unknown_stream", kind, msg, None)
+                return
+            decoder, handler = route
             decoded = decoder.decode(envelope.data)
+            symbol = self.exchange_symbol_mapping.get(decoded.symbol)
+            if symbol is None:
+                self.drop("unknown_symbol", kind, msg, None)
+                return
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             self.drop("undecodable", kind, msg, exc)
             return
-        symbol = self.exchange_symbol_mapping.get(decoded.symbol)
-        if symbol is None:
-            self.drop("unknown_symbol", kind, msg, None)
+        except Exception as exc:  # nothing a frame does may cost the connection
+            self.drop("handler_error", type(exc).__name__, msg, exc)
             return
-        await handler(decoded, symbol, timestamp)
+        try:
+            await handler(decoded, symbol, timestamp)
+        except Exception as exc:  # nor a parser or a user's callback
+            self.drop("handler_error", type(exc).__name__, msg, exc)
+
+    async def _on_unrouted(self, envelope, msg) -> None:
+        if envelope.error is not None:
+            await self._on_error_frame(envelope.error.code, envelope.error.message, msg)
+        else:
+            self.drop("unknown_frame", "-", msg, None)
 
     def drop(self, reason: str, kind: str, msg, exc: Optional[BaseException]) -> None:
         """Count a rejected frame by reason; log the first of each reason and stream kind."""
