@@ -17,14 +17,16 @@ from decimal import Decimal
 
 from ..constants import EXCHANGE_ID, SIDES
 from .common import TextLevel, check_amount, check_price, check_signed, decoder, iso_to_s, ms_to_s, us_to_s
-from .prices import intern_levels
+from .prices import intern_levels, intern_price
 
 
 class TradeMsg(msgspec.Struct, frozen=True):
-    """``trade.<symbol>``: ``{"e":"trade","E":…,"s":"SOL_USDC","p":"150.1","q":"2","b":"…","a":"…","t":7,"T":…,"m":true}``"""
+    """``trade.<symbol>``: ``{"e":"trade","E":…,"s":"SOL_USDC","p":"150.1","q":"2","b":"…","a":"…","t":7,"T":…,"m":true}``
+
+    ``price`` is decoded as text and stored as its interned, validated Decimal (wire/prices.py)."""
 
     symbol: str = msgspec.field(name="s")
-    price: Decimal = msgspec.field(name="p")
+    price: str = msgspec.field(name="p")
     quantity: Decimal = msgspec.field(name="q")
     trade_id: int = msgspec.field(name="t")
     engine_time_us: int = msgspec.field(name="T")
@@ -32,7 +34,7 @@ class TradeMsg(msgspec.Struct, frozen=True):
     event_time_us: int = msgspec.field(name="E", default=0)
 
     def __post_init__(self):
-        check_price(self.price, "trade p")
+        intern_price(self, "price")
         check_amount(self.quantity, "trade q")
 
 
@@ -58,20 +60,21 @@ class DepthMsg(msgspec.Struct, frozen=True):
 
 
 class BookTickerMsg(msgspec.Struct, frozen=True):
-    """``bookTicker.<symbol>``: best ask ``a``/``A``, best bid ``b``/``B`` (null when a side is empty)."""
+    """``bookTicker.<symbol>``: best ask ``a``/``A``, best bid ``b``/``B`` (null when a side is empty).
+    The prices are decoded as text and stored as interned, validated Decimals (wire/prices.py)."""
 
     symbol: str = msgspec.field(name="s")
-    ask_price: Optional[Decimal] = msgspec.field(name="a", default=None)
+    ask_price: Optional[str] = msgspec.field(name="a", default=None)
     ask_qty: Optional[Decimal] = msgspec.field(name="A", default=None)
-    bid_price: Optional[Decimal] = msgspec.field(name="b", default=None)
+    bid_price: Optional[str] = msgspec.field(name="b", default=None)
     bid_qty: Optional[Decimal] = msgspec.field(name="B", default=None)
     update_id: Optional[int] = msgspec.field(name="u", default=None)
     engine_time_us: int = msgspec.field(name="T", default=0)
     event_time_us: int = msgspec.field(name="E", default=0)
 
     def __post_init__(self):
-        check_price(self.ask_price, "bookTicker a")
-        check_price(self.bid_price, "bookTicker b")
+        intern_price(self, "ask_price")
+        intern_price(self, "bid_price")
         check_amount(self.ask_qty, "bookTicker A")
         check_amount(self.bid_qty, "bookTicker B")
 
