@@ -14,13 +14,13 @@ from typing import Any, Optional
 import msgspec
 from cryptofeed.callback import Callback
 from cryptofeed.connection import AsyncConnection, RestEndpoint, Routes, WebsocketEndpoint, WSAsyncConn
-from cryptofeed.defines import BALANCES, L1_BOOK, LIQUIDATIONS
+from cryptofeed.defines import BALANCES, CANDLES, FUNDING, L1_BOOK, L2_BOOK, LIQUIDATIONS, OPEN_INTEREST, TICKER, TRADES
 from cryptofeed.feed import Feed
 
 from .. import symbols as symbol_service
 from ..config import BackpackConfig
-from ..constants import (CANDLE_INTERVALS, EXCHANGE_ID, REST_URL, STREAMS, WS_INVALID_STREAM, WS_URL, Rest,
-                         depth_stream_prefix)
+from ..constants import (CANDLE_INTERVALS, EXCHANGE_ID, REST_URL, STREAM_FOR_CHANNEL, STREAMS, WS_INVALID_STREAM, WS_URL,
+                         Rest, depth_stream_prefix)
 from ..errors import BackpackAuthError, BackpackConfigError, BackpackStreamError
 from ..observability.metrics import FeedMetrics as Metrics
 from ..transport.proxy import websocket_proxy_route, ws_proxy_argument
@@ -114,15 +114,12 @@ class BackpackFeed(Feed, BackpackRestMixin):
         self.trade_channel = TradeChannel(self)
         self.market_channels = MarketChannels(self, self.wanted_channels)
         self.account_channels = AccountChannels(self, self.wanted_channels)
-        self._routes = {kind: (STREAM_DECODERS[kind], handler) for kind, handler in {
-            "trade": self.trade_channel.on_trade,
-            "depth": self.book_channel.on_depth,
-            "bookTicker": self.market_channels.on_book_ticker,
-            "kline": self.market_channels.on_kline,
-            "markPrice": self.market_channels.on_mark_price,
-            "openInterest": self.market_channels.on_open_interest,
-            "liquidation": self.market_channels.on_liquidation,
-        }.items()}
+        # stream kind (from the stream table) -> (its decoder, the channel that owns it)
+        owners = {TRADES: self.trade_channel.on_trade, L2_BOOK: self.book_channel.on_depth,
+                  TICKER: self.market_channels.on_book_ticker, CANDLES: self.market_channels.on_kline,
+                  FUNDING: self.market_channels.on_mark_price, OPEN_INTEREST: self.market_channels.on_open_interest,
+                  LIQUIDATIONS: self.market_channels.on_liquidation}
+        self._routes = {STREAM_FOR_CHANNEL[c].kind: (STREAM_DECODERS[STREAM_FOR_CHANNEL[c].kind], h) for c, h in owners.items()}
         self.metrics.expect_streams(self.public_streams() + self.liquidation_streams())
 
     def _ws_options(self) -> dict:

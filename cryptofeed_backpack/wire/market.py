@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Optional
 
 import msgspec
-from cryptofeed.defines import BUY, FILLED, SELL
+from cryptofeed.defines import BUY, CANDLES, FILLED, FUNDING, L2_BOOK, LIQUIDATIONS, OPEN_INTEREST, SELL, TICKER, TRADES
 from cryptofeed.types import Candle, Funding, Index, L1Book, Liquidation, OpenInterest, Ticker, Trade
 
 from decimal import Decimal
 
-from ..constants import EXCHANGE_ID, SIDES
+from ..constants import EXCHANGE_ID, SIDES, STREAM_FOR_CHANNEL
 from .common import TextLevel, check_amount, check_price, check_signed, decoder, iso_to_s, ms_to_s, us_to_s
 from .prices import intern_levels, intern_price
 
@@ -146,17 +146,12 @@ class LiquidationMsg(msgspec.Struct, frozen=True):
         check_amount(self.quantity, "liquidation q")
 
 
-#: stream kind -> its decoder (the envelope's ``data`` is decoded once, by one of these)
+#: stream kind -> its decoder (the envelope's ``data`` is decoded once, by one of these); the kinds are
+#: the stream table's (constants.STREAMS)
 DEPTH_DECODER = decoder(DepthMsg)
-STREAM_DECODERS = {
-    "trade": decoder(TradeMsg),
-    "depth": DEPTH_DECODER,
-    "bookTicker": decoder(BookTickerMsg),
-    "kline": decoder(KlineMsg),
-    "markPrice": decoder(MarkPriceMsg),
-    "openInterest": decoder(OpenInterestMsg),
-    "liquidation": decoder(LiquidationMsg),
-}
+STREAM_DECODERS = {STREAM_FOR_CHANNEL[channel].kind: dec for channel, dec in (
+    (TRADES, decoder(TradeMsg)), (L2_BOOK, DEPTH_DECODER), (TICKER, decoder(BookTickerMsg)), (CANDLES, decoder(KlineMsg)),
+    (FUNDING, decoder(MarkPriceMsg)), (OPEN_INTEREST, decoder(OpenInterestMsg)), (LIQUIDATIONS, decoder(LiquidationMsg)))}
 
 
 # ---- parsers: Struct -> cryptofeed object ----------------------------------------------------------
