@@ -199,14 +199,10 @@ async def mark_prices(request: web.Request) -> web.Response:
         if symbol and sym != symbol:
             continue
         mark, index, funding = sim.publisher.mark_values(m)
-        row = {}
-        if m.spec.is_perp:
-            row = {"fundingRate": _dec_str(funding), "indexPrice": _dec_str(index)}
-        row["markPrice"] = _dec_str(mark)
-        if m.spec.is_perp:
-            row["nextFundingTimestamp"] = next_funding_ms()
-        row["symbol"] = sym
-        body.append(row)
+        row = {"markPrice": _dec_str(mark), "symbol": sym}
+        if m.spec.is_perp:  # the funding fields exist on perps only (docs/protocol.md §1.6)
+            row.update(fundingRate=_dec_str(funding), indexPrice=_dec_str(index), nextFundingTimestamp=next_funding_ms())
+        body.append(dict(sorted(row.items())))  # keys in the recorded (alphabetical) order
     return json_reply(body)
 
 

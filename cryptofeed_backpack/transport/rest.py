@@ -19,8 +19,8 @@ import msgspec
 
 from .. import auth, capture
 from ..constants import PAGE_LIMIT, Rest, RestPath
-from ..errors import (BackpackAuthError, BackpackConnectionError, BackpackRateLimitError, BackpackRestError,
-                      BackpackServerError)
+from ..errors import (BackpackAuthError, BackpackConnectionError, BackpackProtocolError, BackpackRateLimitError,
+                      BackpackRestError, BackpackServerError)
 from ..observability.metrics import FeedMetrics as Metrics
 from ..wire import account, market_rest
 from .policy import Backoff, CircuitBreaker, RequestBudget, is_history_path, parse_retry_after
@@ -48,8 +48,6 @@ def _decode(decoder: msgspec.json.Decoder, body: bytes, where: RestPath):
     try:
         return decoder.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        from ..errors import BackpackProtocolError
-
         raise BackpackProtocolError(f"{where.path} answered an unexpected shape: {exc}",
                                     fix="the exchange changed its reply; report it with the body excerpt",
                                     context={"path": where.path, "excerpt": body[:200]}) from None
@@ -270,8 +268,6 @@ class BackpackRestClient:
         try:
             return int(text)
         except ValueError:
-            from ..errors import BackpackProtocolError
-
             raise BackpackProtocolError(f"{Rest.TIME.path} answered {text[:40]!r}, not an integer of milliseconds") from None
 
     # ---- signed reads (instructions in constants.Rest) ---------------------------------------

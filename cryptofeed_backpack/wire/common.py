@@ -57,21 +57,21 @@ def ms_or_iso_to_s(value: Any) -> Optional[float]:
 # ---- value checks (raised inside __post_init__, msgspec reports them as ValidationError) ----------
 
 #: no price or amount on any market comes near 10**30; larger finite values are corrupt frames
-_MAX_ADJUSTED_EXPONENT = 30
+MAX_ADJUSTED_EXPONENT = 30
 
 def check_price(value: Optional[Decimal], name: str) -> None:
     """A price must be a finite number above zero (NaN, sNaN, Infinity and 0 are refused)."""
-    if value is not None and not (value.is_finite() and value > ZERO and value.adjusted() < _MAX_ADJUSTED_EXPONENT):
+    if value is not None and not (value.is_finite() and value > ZERO and value.adjusted() < MAX_ADJUSTED_EXPONENT):
         raise ValueError(f"{name} must be a finite price above 0, got {value}")
 
 
 def check_amount(value: Optional[Decimal], name: str) -> None:
     """A quantity must be finite and not negative."""
-    if value is not None and not (value.is_finite() and value >= ZERO and value.adjusted() < _MAX_ADJUSTED_EXPONENT):
+    if value is not None and not (value.is_finite() and value >= ZERO and value.adjusted() < MAX_ADJUSTED_EXPONENT):
         raise ValueError(f"{name} must be a finite quantity >= 0, got {value}")
 
 
 def check_signed(value: Optional[Decimal], name: str) -> None:
     """A signed amount (net position, PnL, funding rate) must at least be finite."""
-    if value is not None and not (value.is_finite() and value.adjusted() < _MAX_ADJUSTED_EXPONENT):
+    if value is not None and not (value.is_finite() and value.adjusted() < MAX_ADJUSTED_EXPONENT):
         raise ValueError(f"{name} must be a finite number, got {value}")

@@ -22,11 +22,9 @@ from typing import Iterable, Sequence
 from msgspec.structs import force_setattr
 
 from ..errors import BackpackConfigError
-from .common import ZERO, check_amount
+from .common import MAX_ADJUSTED_EXPONENT, ZERO, check_amount
 
 DEFAULT_MAX_SIZE = 1 << 16
-#: no price on any market comes near 10**30 (the same bound as wire.common)
-_MAX_ADJUSTED_EXPONENT = 30
 
 
 class PriceCache:
@@ -54,7 +52,7 @@ class PriceCache:
             value = Decimal(text)
         except (InvalidOperation, TypeError):
             raise ValueError(f"price {text!r} is not a decimal number") from None
-        if not (value.is_finite() and value > ZERO and value.adjusted() < _MAX_ADJUSTED_EXPONENT):
+        if not (value.is_finite() and value > ZERO and value.adjusted() < MAX_ADJUSTED_EXPONENT):
             raise ValueError(f"price {text!r} must be a finite price above 0")
         self.misses += 1
         hash(value)  # computed once here, then kept inside the object
@@ -71,7 +69,7 @@ class PriceCache:
         for text, quantity in levels:
             # a hit is a positive Decimal, so truthy: `or` falls through to a validated miss only
             price = get(text) or add(text)
-            if not (quantity.is_finite() and quantity >= ZERO and quantity.adjusted() < _MAX_ADJUSTED_EXPONENT):
+            if not (quantity.is_finite() and quantity >= ZERO and quantity.adjusted() < MAX_ADJUSTED_EXPONENT):
                 check_amount(quantity, f"{name} quantity")
             append((price, quantity))
         return out
