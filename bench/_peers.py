@@ -67,6 +67,9 @@ class Native:
     def seed(self, bids, asks) -> None:
         from cryptofeed_backpack.wire.market_rest import DEPTH_SNAPSHOT
 
+        # a repeat replays the same trade ids: forget the last id delivered, or every repeat after the
+        # first would time the duplicate-drop path instead of the delivery path
+        self.feed.trade_channel.markets.clear()
         book = self.feed.book_channel.book_for(BP_SYMBOL, BP_STD)
         book.reset()
         body = json.dumps({"asks": asks, "bids": bids, "lastUpdateId": str(START_ID)})

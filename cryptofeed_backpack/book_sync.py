@@ -39,18 +39,27 @@ class Outcome(Enum):
     REJECTED = "rejected"  # an implausible delta (ids far ahead): dropped, the book resyncs without it
 
 
-def apply_levels(side: MutableMapping, levels: Sequence[Level]) -> None:
+def apply_levels(side: MutableMapping, levels: Sequence[Level], best=None, is_bid: bool = True):
+    """Apply absolute levels to one side; return the side's best price as far as ``best`` (the best
+    before, None if unknown) and the levels tell: a better new price replaces it, deleting it makes it
+    unknown (None). Tracking it spares a lookup of the best on most deltas."""
     for price, qty in levels:
         if qty:
             side[price] = qty
+            if best is not None and (price > best if is_bid else price < best):
+                best = price
         elif price in side:
             del side[price]
+            if price == best:
+                best = None
+    return best
 
 
-def is_crossed(bids: MutableMapping, asks: MutableMapping) -> bool:
-    """Best bid at or above best ask: a book no exchange can have (plain dicts; the feed passes a
-    faster check for its sorted books)."""
-    return bool(bids) and bool(asks) and max(bids) >= min(asks)
+def best_of(side: MutableMapping, is_bid: bool):
+    """The best price of a plain-dict side, None if empty (the feed passes a faster one for its sorted books)."""
+    if not side:
+        return None
+    return max(side) if is_bid else min(side)
 
 
 class BookSync:
@@ -59,10 +68,10 @@ class BookSync:
     """
 
     __slots__ = ("symbol", "_factory", "_buffer", "max_buffer", "container", "bids", "asks", "last_id", "gaps",
-                 "_crossed", "_stale_run")
+                 "_best_of", "_stale_run", "best_bid", "best_ask")
 
     def __init__(self, symbol: str, factory: Callable[[], Sides], max_buffer: int = 20_000,
-                 crossed: Optional[Callable[[MutableMapping, MutableMapping], bool]] = None):
+                 best: Optional[Callable[[MutableMapping, bool], object]] = None):
         self.symbol = symbol
         self._factory = factory
         self._buffer: deque[DepthMsg] = deque(maxlen=max_buffer)
@@ -72,8 +81,10 @@ class BookSync:
         self.asks: Optional[MutableMapping] = None
         self.last_id: Optional[int] = None
         self.gaps = 0
-        self._crossed = crossed or is_crossed
+        self._best_of = best or best_of
         self._stale_run = 0
+        # the best bid and ask as last known (None: unknown, looked up when next needed)
+        self.best_bid = self.best_ask = None
 
     @property
     def synced(self) -> bool:
@@ -89,6 +100,7 @@ class BookSync:
         self.container = self.bids = self.asks = None
         self.last_id = None
         self._stale_run = 0
+        self.best_bid = self.best_ask = None
 
     def on_delta(self, msg: DepthMsg) -> Outcome:
         last = self.last_id
@@ -109,12 +121,25 @@ class BookSync:
         if msg.first_id > last + 1:
             return self._gap(msg)
         # U == last+1, or a straddling delta (U <= last < u): absolute levels make re-applying safe.
-        apply_levels(self.bids, msg.bids)
-        apply_levels(self.asks, msg.asks)
+        bids, asks = msg.bids, msg.asks
+        if bids:  # most deltas touch one side: skip the call for the other
+            self.best_bid = apply_levels(self.bids, bids, self.best_bid, True)
+        if asks:
+            self.best_ask = apply_levels(self.asks, asks, self.best_ask, False)
         self.last_id = msg.last_id
-        if (msg.bids or msg.asks) and self._crossed(self.bids, self.asks):
+        if (bids or asks) and self.crossed():
             return self._gap(None)
         return Outcome.APPLIED
+
+    def crossed(self) -> bool:
+        """Best bid at or above best ask: a book no exchange can have."""
+        bid = self.best_bid
+        if bid is None:
+            bid = self.best_bid = self._best_of(self.bids, True)
+        ask = self.best_ask
+        if ask is None:
+            ask = self.best_ask = self._best_of(self.asks, False)
+        return bid is not None and ask is not None and bid >= ask
 
     def _gap(self, msg: Optional[DepthMsg]) -> Outcome:
         """The sequence broke (or the book crossed): drop the book, keep ``msg`` for the next snapshot."""
@@ -135,6 +160,7 @@ class BookSync:
         self.container, self.bids, self.asks = self._factory()
         apply_levels(self.bids, snap.bids)
         apply_levels(self.asks, snap.asks)
+        self.best_bid = self.best_ask = None
         self.last_id = top
         self._buffer.clear()
         for msg in pending:

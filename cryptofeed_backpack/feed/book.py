@@ -21,7 +21,7 @@ from .. import capture
 from ..book_sync import BookSync, Outcome
 from ..errors import BackpackError
 from ..transport.policy import Backoff
-from ..wire.common import us_to_s
+from ..wire.common import US_PER_S, us_to_s
 from ..wire.market import DepthMsg
 
 LOG = logging.getLogger("feedhandler")
@@ -73,16 +73,33 @@ class BookChannel:
             def factory(symbol=symbol):
                 ob = OrderBook(feed_id, symbol)
                 return ob, ob.book.bids, ob.book.asks
-            book = self.books[exchange_symbol] = BookSync(symbol, factory, crossed=_crossed)
+            book = self.books[exchange_symbol] = BookSync(symbol, factory, best=_best)
         return book
 
     async def on_depth(self, msg: DepthMsg, symbol: str, timestamp: float) -> None:
-        book = self.book_for(msg.symbol, symbol)
-        async with self._lock:
-            outcome = book.on_delta(msg)
-            if outcome is Outcome.APPLIED:
-                await self._emit_delta(book, msg, timestamp)
-                return
+        book = self.books.get(msg.symbol) or self.book_for(msg.symbol, symbol)
+        if self._lock.locked():
+            # a snapshot is being emitted (_resync holds the lock across its callbacks): later deltas
+            # must reach callbacks after it. Otherwise frames arrive one at a time and a book is only
+            # re-seeded while it is unsynced, so an applied delta needs no lock (docs/performance.md).
+            async with self._lock:
+                step = self._step(book, msg, symbol, timestamp)
+                if step is not None:
+                    await step
+            return
+        step = self._step(book, msg, symbol, timestamp)
+        if step is not None:
+            await step
+
+    def _step(self, book: BookSync, msg: DepthMsg, symbol: str, timestamp: float):
+        """Apply one delta; return what is left to await (its callback, or the handling of a delta
+        that was not applied), or None. A plain function, not a coroutine: one frame less per delta."""
+        outcome = book.on_delta(msg)
+        if outcome is Outcome.APPLIED:
+            return self._delta_emission(book, msg, timestamp)
+        return self._not_applied(msg, symbol, outcome)
+
+    async def _not_applied(self, msg: DepthMsg, symbol: str, outcome: Outcome) -> None:
         metrics = self.feed.metrics
         if outcome is Outcome.REJECTED:
             metrics.book_event(msg.symbol, "rejected_deltas")
@@ -151,29 +168,32 @@ class BookChannel:
         await self.feed.book_callback(L2_BOOK, container, timestamp, timestamp=ts, raw=None,
                                       sequence_number=book.last_id, delta=None)
 
-    async def _emit_delta(self, book: BookSync, msg: DepthMsg, timestamp: float) -> None:
+    def _delta_emission(self, book: BookSync, msg: DepthMsg, timestamp: float):
+        """The callback of an applied delta, to be awaited, or None when ``max_depth`` hides it. A plain
+        function returning the coroutine, not a coroutine itself: one frame less on every delta."""
         if self.feed.max_depth:
             top = self._top(book)
             before = self._emitted_top.get(book.symbol, ({}, {}))
             delta = {BID: _diff(before[0], top[0]), ASK: _diff(before[1], top[1])}
             if not delta[BID] and not delta[ASK]:
-                return
+                return None
             self._emitted_top[book.symbol] = top
             container = self._truncated(book, top)
         else:
             delta = {BID: msg.bids, ASK: msg.asks}
             container = book.container
-        await self.feed.book_callback(L2_BOOK, container, timestamp, timestamp=us_to_s(msg.engine_time_us or msg.event_time_us),
-                                      raw=None, sequence_number=msg.last_id, delta=delta)
+        return self.feed.book_callback(L2_BOOK, container, timestamp, timestamp=(msg.engine_time_us or msg.event_time_us) / US_PER_S,
+                                       raw=None, sequence_number=msg.last_id, delta=delta)
 
     async def shutdown(self) -> None:
         for task in self._snapshot_tasks.values():
             task.cancel()
 
 
-def _crossed(bids, asks) -> bool:
-    # order-book's sorted sides: index(0) is the best level, read without a scan
-    return bool(bids) and bool(asks) and bids.index(0)[0] >= asks.index(0)[0]
+def _best(side, is_bid: bool):
+    # order-book's sorted sides: index(0) is the best level (each side sorts its own way). It re-sorts
+    # after a key was added or removed, which is why BookSync asks only when it lost track of the best.
+    return side.index(0)[0] if side else None
 
 
 def _diff(before: dict, after: dict) -> list:

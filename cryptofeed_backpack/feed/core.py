@@ -25,7 +25,7 @@ from ..errors import BackpackAuthError, BackpackConfigError, BackpackStreamError
 from ..observability.metrics import FeedMetrics as Metrics
 from ..transport.proxy import websocket_proxy_route, ws_proxy_argument
 from ..transport.ws import BackpackWSConn, ReconnectingHandler
-from ..wire.market import STREAM_DECODERS
+from ..wire.market import MARKET_FRAME, STREAM_DECODERS, STREAM_STRUCTS
 from ..wire.session import ENVELOPE, subscribe_frame
 from .account import AccountChannels
 from .book import BookChannel, BookStatus
@@ -120,6 +120,8 @@ class BackpackFeed(Feed, BackpackRestMixin):
                   FUNDING: self.market_channels.on_mark_price, OPEN_INTEREST: self.market_channels.on_open_interest,
                   LIQUIDATIONS: self.market_channels.on_liquidation}
         self._routes = {STREAM_FOR_CHANNEL[c].kind: (STREAM_DECODERS[STREAM_FOR_CHANNEL[c].kind], h) for c, h in owners.items()}
+        # the same owners by the Struct the one-pass decoder produces
+        self._handlers = {STREAM_STRUCTS[STREAM_FOR_CHANNEL[c].kind]: h for c, h in owners.items()}
         self.metrics.expect_streams(self.public_streams() + self.liquidation_streams())
 
     def _ws_options(self) -> dict:
@@ -177,6 +179,27 @@ class BackpackFeed(Feed, BackpackRestMixin):
     # ---- frame routing --------------------------------------------------------------------------
 
     async def message_handler(self, msg, conn: AsyncConnection, timestamp: float) -> None:
+        # The hot path: a public market frame decodes in one pass, straight into its Struct. Every
+        # call here costs on every frame, which is why the frame counter is inlined (docs/performance.md).
+        try:
+            frame = MARKET_FRAME.decode(msg)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            await self._on_other_frame(msg, timestamp)
+            return
+        data = frame.data
+        symbol = self.exchange_symbol_mapping.get(data.symbol)
+        self.metrics.frame(frame.stream, timestamp)
+        if symbol is None:
+            self.drop("unknown_symbol", frame.stream.partition(".")[0], msg, None)
+            return
+        try:
+            await self._handlers[data.__class__](data, symbol, timestamp)
+        except Exception as exc:  # nothing a parser or a user's callback does may cost the connection
+            self.drop("handler_error", type(exc).__name__, msg, exc)
+
+    async def _on_other_frame(self, msg, timestamp: float) -> None:
+        """Account events, error replies, unknown streams and frames a Struct refuses: the envelope
+        first, then the decoder of its stream kind, so each is told apart and counted."""
         kind = "-"
         try:
             envelope = ENVELOPE.decode(msg)

@@ -80,6 +80,15 @@ class TradeChannel:
 
     async def on_trade(self, msg: TradeMsg, symbol: str, timestamp: float) -> None:
         state = self.markets.get(msg.symbol)
+        if state is not None and not state.filling and state.last_id == msg.trade_id - 1:
+            # the next trade in sequence: the one case that happens on nearly every frame
+            state.last_id = msg.trade_id
+            await self.feed.callback(TRADES, market.trade(msg, symbol), timestamp)
+            return
+        await self._out_of_sequence(msg, symbol, timestamp, state)
+
+    async def _out_of_sequence(self, msg: TradeMsg, symbol: str, timestamp: float, state: Optional[_MarketTrades]) -> None:
+        """The first trade of a market, a duplicate, a hole, or a trade while a hole is being filled."""
         if state is None:
             state = self.markets[msg.symbol] = _MarketTrades(symbol)
         if state.filling:

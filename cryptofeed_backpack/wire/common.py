@@ -8,7 +8,8 @@ from typing import Any, Optional
 
 import msgspec
 
-_US = 1_000_000.0
+#: Backpack's stream times are integer µs (docs/protocol.md §3.2)
+US_PER_S = 1_000_000.0
 ZERO = Decimal(0)
 
 #: a book level: ``(price, quantity)``
@@ -23,7 +24,7 @@ def decoder(kind: Any) -> msgspec.json.Decoder:
 
 
 def us_to_s(value_us: int) -> float:
-    return value_us / _US
+    return value_us / US_PER_S
 
 
 def ms_to_s(value_ms: int) -> float:
@@ -34,7 +35,7 @@ def first_us_to_s(*candidates: Optional[int], fallback: Optional[float] = None) 
     """The first non-zero µs time among ``candidates`` in seconds, else ``fallback``."""
     for value in candidates:
         if value:
-            return value / _US
+            return value / US_PER_S
     return None if fallback is None else float(fallback)
 
 

@@ -7,7 +7,7 @@ Fixtures: ``tests/fixtures/ws_<stream>__*.json``.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import msgspec
 from cryptofeed.defines import BUY, CANDLES, FILLED, FUNDING, L2_BOOK, LIQUIDATIONS, OPEN_INTEREST, SELL, TICKER, TRADES
@@ -16,11 +16,26 @@ from cryptofeed.types import Candle, Funding, Index, L1Book, Liquidation, OpenIn
 from decimal import Decimal
 
 from ..constants import EXCHANGE_ID, SIDES, STREAM_FOR_CHANNEL
-from .common import TextLevel, check_amount, check_price, check_signed, decoder, iso_to_s, ms_to_s, us_to_s
-from .prices import intern_levels, intern_price
+from msgspec.structs import force_setattr
+
+from .common import (MAX_ADJUSTED_EXPONENT, US_PER_S, ZERO, TextLevel, check_amount, check_price, check_signed, decoder,
+                     iso_to_s, ms_to_s, us_to_s)
+from .prices import PRICES
+
+# the interning cache's parts, bound once: a price hit is one C call (wire/prices.py)
+_price, _new_price, _levels = PRICES.lookup, PRICES.add, PRICES.levels
+
+#: every public market frame's ``data`` names its event type in ``e``, and the name is its stream kind
+#: (``"e":"trade"`` on ``trade.<symbol>``, docs/protocol.md §3.2): the Structs are tagged by it, so a
+#: whole frame decodes in one pass into the right Struct (``MARKET_FRAME``)
+EVENT_FIELD = "e"
 
 
-class TradeMsg(msgspec.Struct, frozen=True):
+def _event(channel: str) -> str:
+    return STREAM_FOR_CHANNEL[channel].kind
+
+
+class TradeMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(TRADES)):
     """``trade.<symbol>``: ``{"e":"trade","E":…,"s":"SOL_USDC","p":"150.1","q":"2","b":"…","a":"…","t":7,"T":…,"m":true}``
 
     ``price`` is decoded as text and stored as its interned, validated Decimal (wire/prices.py)."""
@@ -34,11 +49,15 @@ class TradeMsg(msgspec.Struct, frozen=True):
     event_time_us: int = msgspec.field(name="E", default=0)
 
     def __post_init__(self):
-        intern_price(self, "price")
-        check_amount(self.quantity, "trade q")
+        # inlined, not helper calls: this runs on every trade (docs/performance.md, "the hot path")
+        text = self.price
+        force_setattr(self, "price", _price(text) or _new_price(text))
+        q = self.quantity
+        if not (q.is_finite() and q >= ZERO and q.adjusted() < MAX_ADJUSTED_EXPONENT):
+            check_amount(q, "trade q")
 
 
-class DepthMsg(msgspec.Struct, frozen=True):
+class DepthMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(L2_BOOK)):
     """``depth[.<window>].<symbol>``: absolute levels (qty 0 deletes), ids ``U..u``.
 
     Prices are decoded as text and stored as interned Decimals (wire/prices.py), so after decoding
@@ -55,11 +74,16 @@ class DepthMsg(msgspec.Struct, frozen=True):
     def __post_init__(self):
         if self.first_id > self.last_id or self.first_id < 0:
             raise ValueError(f"depth U={self.first_id} must be >= 0 and <= u={self.last_id}")
-        intern_levels(self, "asks", "depth a")
-        intern_levels(self, "bids", "depth b")
+        # intern_levels inlined: this runs on every delta, and most touch one side only
+        levels = self.asks
+        if levels:
+            force_setattr(self, "asks", _levels(levels, "depth a"))
+        levels = self.bids
+        if levels:
+            force_setattr(self, "bids", _levels(levels, "depth b"))
 
 
-class BookTickerMsg(msgspec.Struct, frozen=True):
+class BookTickerMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(TICKER)):
     """``bookTicker.<symbol>``: best ask ``a``/``A``, best bid ``b``/``B`` (null when a side is empty).
     The prices are decoded as text and stored as interned, validated Decimals (wire/prices.py)."""
 
@@ -73,37 +97,51 @@ class BookTickerMsg(msgspec.Struct, frozen=True):
     event_time_us: int = msgspec.field(name="E", default=0)
 
     def __post_init__(self):
-        intern_price(self, "ask_price")
-        intern_price(self, "bid_price")
-        check_amount(self.ask_qty, "bookTicker A")
-        check_amount(self.bid_qty, "bookTicker B")
+        # inlined, not helper calls: this runs on every bookTicker (docs/performance.md, "the hot path")
+        text = self.ask_price
+        if text is not None:
+            force_setattr(self, "ask_price", _price(text) or _new_price(text))
+        text = self.bid_price
+        if text is not None:
+            force_setattr(self, "bid_price", _price(text) or _new_price(text))
+        q = self.ask_qty
+        if q is not None and not (q.is_finite() and q >= ZERO and q.adjusted() < MAX_ADJUSTED_EXPONENT):
+            check_amount(q, "bookTicker A")
+        q = self.bid_qty
+        if q is not None and not (q.is_finite() and q >= ZERO and q.adjusted() < MAX_ADJUSTED_EXPONENT):
+            check_amount(q, "bookTicker B")
 
 
-class KlineMsg(msgspec.Struct, frozen=True):
-    """``kline.<interval>.<symbol>``: ``t``/``T`` naive ISO strings, ``X`` true on the closing update."""
+class KlineMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(CANDLES)):
+    """``kline.<interval>.<symbol>``: ``t``/``T`` naive ISO strings, ``X`` true on the closing update.
+    ``o``/``c``/``h``/``l`` are decoded as text and stored as interned, validated Decimals (wire/prices.py)."""
 
     symbol: str = msgspec.field(name="s")
     start: str = msgspec.field(name="t")
     end: str = msgspec.field(name="T")
     closed: bool = msgspec.field(name="X")
-    open: Optional[Decimal] = msgspec.field(name="o", default=None)
-    close: Optional[Decimal] = msgspec.field(name="c", default=None)
-    high: Optional[Decimal] = msgspec.field(name="h", default=None)
-    low: Optional[Decimal] = msgspec.field(name="l", default=None)
+    open: Optional[str] = msgspec.field(name="o", default=None)
+    close: Optional[str] = msgspec.field(name="c", default=None)
+    high: Optional[str] = msgspec.field(name="h", default=None)
+    low: Optional[str] = msgspec.field(name="l", default=None)
     volume: Optional[Decimal] = msgspec.field(name="v", default=None)
     trades: Optional[int] = msgspec.field(name="n", default=None)
     event_time_us: int = msgspec.field(name="E", default=0)
 
     def __post_init__(self):
+        # the four prices become interned, validated Decimals (wire/prices.py); a candle's prices
+        # repeat across its updates and with the book's
         for name in ("open", "close", "high", "low"):
-            check_price(getattr(self, name), f"kline {name}")
+            text = getattr(self, name)
+            if text is not None:
+                force_setattr(self, name, _price(text) or _new_price(text))
         check_amount(self.volume, "kline v")
         # parsed here so a bad time is a rejected frame, not an exception in a callback
         iso_to_s(self.start)
         iso_to_s(self.end)
 
 
-class MarkPriceMsg(msgspec.Struct, frozen=True):
+class MarkPriceMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(FUNDING)):
     """``markPrice.<symbol>``: ``p`` mark, ``f`` funding estimate, ``i`` index, ``n`` next funding (ms)."""
 
     symbol: str = msgspec.field(name="s")
@@ -120,7 +158,7 @@ class MarkPriceMsg(msgspec.Struct, frozen=True):
         check_signed(self.funding_rate, "markPrice f")
 
 
-class OpenInterestMsg(msgspec.Struct, frozen=True):
+class OpenInterestMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(OPEN_INTEREST)):
     """``openInterest.<symbol>``: ``o`` in contracts; no ``T``."""
 
     symbol: str = msgspec.field(name="s")
@@ -131,7 +169,7 @@ class OpenInterestMsg(msgspec.Struct, frozen=True):
         check_amount(self.open_interest, "openInterest o")
 
 
-class LiquidationMsg(msgspec.Struct, frozen=True):
+class LiquidationMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(LIQUIDATIONS)):
     """``liquidation[.<symbol>]``: ``S`` is the side of the liquidation order."""
 
     symbol: str = msgspec.field(name="s")
@@ -146,15 +184,32 @@ class LiquidationMsg(msgspec.Struct, frozen=True):
         check_amount(self.quantity, "liquidation q")
 
 
-#: stream kind -> its decoder (the envelope's ``data`` is decoded once, by one of these); the kinds are
-#: the stream table's (constants.STREAMS)
-DEPTH_DECODER = decoder(DepthMsg)
-STREAM_DECODERS = {STREAM_FOR_CHANNEL[channel].kind: dec for channel, dec in (
-    (TRADES, decoder(TradeMsg)), (L2_BOOK, DEPTH_DECODER), (TICKER, decoder(BookTickerMsg)), (CANDLES, decoder(KlineMsg)),
-    (FUNDING, decoder(MarkPriceMsg)), (OPEN_INTEREST, decoder(OpenInterestMsg)), (LIQUIDATIONS, decoder(LiquidationMsg)))}
+#: stream kind -> its Struct, and the decoder of an envelope's raw ``data`` (the path of frames the
+#: one-pass ``MARKET_FRAME`` refuses); the kinds are the stream table's (constants.STREAMS)
+STREAM_STRUCTS = {STREAM_FOR_CHANNEL[channel].kind: struct for channel, struct in (
+    (TRADES, TradeMsg), (L2_BOOK, DepthMsg), (TICKER, BookTickerMsg), (CANDLES, KlineMsg),
+    (FUNDING, MarkPriceMsg), (OPEN_INTEREST, OpenInterestMsg), (LIQUIDATIONS, LiquidationMsg))}
+STREAM_DECODERS = {kind: decoder(struct) for kind, struct in STREAM_STRUCTS.items()}
+DEPTH_DECODER = STREAM_DECODERS[STREAM_FOR_CHANNEL[L2_BOOK].kind]
+_MARKET_DATA = Union[tuple(STREAM_STRUCTS.values())]
+
+
+class MarketFrame(msgspec.Struct, frozen=True):
+    """A pushed public market frame, ``{"data": {"e": <kind>, ...}, "stream": ...}``, decoded whole.
+    Anything else (account events, error replies, a kind not listed here, a value a Struct refuses)
+    fails this decoder and takes the envelope path, which tells them apart."""
+
+    stream: str
+    data: _MARKET_DATA
+
+
+MARKET_FRAME = decoder(MarketFrame)
 
 
 # ---- parsers: Struct -> cryptofeed object ----------------------------------------------------------
+
+# The per-frame parsers (trade, ticker, l1_book, candle) divide by US_PER_S in line instead of calling
+# us_to_s: one Python call less on every frame.
 
 def _event_time(engine_us: int, event_us: int) -> float:
     return us_to_s(engine_us or event_us)
@@ -162,22 +217,23 @@ def _event_time(engine_us: int, event_us: int) -> float:
 
 def trade(msg: TradeMsg, symbol: str, raw=None) -> Trade:
     # m = buyer is maker, so the taker (the aggressor cryptofeed reports) sold
-    side = SELL if msg.buyer_is_maker else BUY
-    return Trade(EXCHANGE_ID, symbol, side, msg.quantity, msg.price, us_to_s(msg.engine_time_us), id=str(msg.trade_id), raw=raw)
+    return Trade(EXCHANGE_ID, symbol, SELL if msg.buyer_is_maker else BUY, msg.quantity, msg.price,
+                 msg.engine_time_us / US_PER_S, id=str(msg.trade_id), raw=raw)
 
 
 def ticker(msg: BookTickerMsg, symbol: str, raw=None) -> Ticker:
-    return Ticker(EXCHANGE_ID, symbol, msg.bid_price, msg.ask_price, _event_time(msg.engine_time_us, msg.event_time_us), raw=raw)
+    return Ticker(EXCHANGE_ID, symbol, msg.bid_price, msg.ask_price, (msg.engine_time_us or msg.event_time_us) / US_PER_S,
+                  raw=raw)
 
 
 def l1_book(msg: BookTickerMsg, symbol: str, raw=None) -> L1Book:
     return L1Book(EXCHANGE_ID, symbol, msg.bid_price, msg.bid_qty, msg.ask_price, msg.ask_qty,
-                  _event_time(msg.engine_time_us, msg.event_time_us), raw=raw)
+                  (msg.engine_time_us or msg.event_time_us) / US_PER_S, raw=raw)
 
 
 def candle(msg: KlineMsg, symbol: str, interval: str, raw=None) -> Candle:
     return Candle(EXCHANGE_ID, symbol, iso_to_s(msg.start), iso_to_s(msg.end), interval, msg.trades,
-                  msg.open, msg.close, msg.high, msg.low, msg.volume, msg.closed, us_to_s(msg.event_time_us), raw=raw)
+                  msg.open, msg.close, msg.high, msg.low, msg.volume, msg.closed, msg.event_time_us / US_PER_S, raw=raw)
 
 
 def funding(msg: MarkPriceMsg, symbol: str, raw=None) -> Funding:

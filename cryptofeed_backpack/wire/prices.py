@@ -17,6 +17,7 @@ wire Structs intern while they decode, and decoding has no feed to ask.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from itertools import islice
 from typing import Iterable, Sequence
 
 from msgspec.structs import force_setattr
@@ -29,14 +30,18 @@ DEFAULT_MAX_SIZE = 1 << 16
 
 class PriceCache:
     """``cache[text]`` is the interned Decimal for ``text``; a text that is not a finite price above 0
-    raises ValueError (inside a Struct's ``__post_init__`` msgspec reports it as a ValidationError)."""
+    raises ValueError (inside a Struct's ``__post_init__`` msgspec reports it as a ValidationError).
 
-    __slots__ = ("_map", "max_size", "misses")
+    The hot Structs call ``lookup(text) or add(text)`` themselves: ``lookup`` is the map's bound
+    ``dict.get``, so a hit is one C call and no Python frame (a hit is a positive Decimal, so truthy)."""
+
+    __slots__ = ("_map", "lookup", "max_size", "misses")
 
     def __init__(self, max_size: int = DEFAULT_MAX_SIZE):
         if max_size < 2:
             raise BackpackConfigError.for_field("PriceCache.max_size", f"is {max_size}", "give at least 2 (default 65536)")
         self._map: dict[str, Decimal] = {}
+        self.lookup = self._map.get  # stays valid: eviction empties the same dict, never replaces it
         self.max_size = max_size
         self.misses = 0  # Decimals built; hits are not counted, that would cost on every level
 
@@ -44,10 +49,10 @@ class PriceCache:
         return len(self._map)
 
     def __getitem__(self, text: str) -> Decimal:
-        value = self._map.get(text)
-        return value if value is not None else self._add(text)
+        return self.lookup(text) or self.add(text)
 
-    def _add(self, text: str) -> Decimal:
+    def add(self, text: str) -> Decimal:
+        """The validated, pre-hashed Decimal for a text not in the cache, which then holds it."""
         try:
             value = Decimal(text)
         except (InvalidOperation, TypeError):
@@ -56,19 +61,20 @@ class PriceCache:
             raise ValueError(f"price {text!r} must be a finite price above 0")
         self.misses += 1
         hash(value)  # computed once here, then kept inside the object
-        if len(self._map) >= self.max_size:
-            self._map = dict(list(self._map.items())[len(self._map) // 2:])
-        self._map[text] = value
+        texts = self._map
+        if len(texts) >= self.max_size:
+            for old in list(islice(texts, len(texts) // 2)):  # the older half, by insertion order
+                del texts[old]
+        texts[text] = value
         return value
 
     def levels(self, levels: Iterable[Sequence], name: str) -> list[tuple[Decimal, Decimal]]:
         """``[(price text, quantity), ...]`` -> ``[(interned price, quantity), ...]``, every quantity checked."""
-        get, add = self._map.get, self._add
+        lookup, add = self.lookup, self.add
         out = []
         append = out.append
         for text, quantity in levels:
-            # a hit is a positive Decimal, so truthy: `or` falls through to a validated miss only
-            price = get(text) or add(text)
+            price = lookup(text) or add(text)
             if not (quantity.is_finite() and quantity >= ZERO and quantity.adjusted() < MAX_ADJUSTED_EXPONENT):
                 check_amount(quantity, f"{name} quantity")
             append((price, quantity))

@@ -1,6 +1,8 @@
+import os
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from cryptofeed_backpack.book_sync import BookSync, Outcome, apply_levels
 from cryptofeed_backpack.wire.market import DepthMsg
@@ -116,3 +118,46 @@ def test_deleting_an_unknown_level_is_harmless():
     side = {D("1"): D("1")}
     apply_levels(side, [(D("2"), D("0"))])
     assert side == {D("1"): D("1")}
+
+
+# ---- the tracked best bid and ask --------------------------------------------------------------
+
+def _sorted_book():
+    from cryptofeed.types import OrderBook
+
+    ob = OrderBook("BACKPACK", "BTC-USDC-PERP")
+    return ob, ob.book.bids, ob.book.asks
+
+
+def _feed_best(side, is_bid):
+    from cryptofeed_backpack.feed.book import _best
+
+    return _best(side, is_bid)
+
+
+levels_st = st.lists(st.tuples(st.integers(90, 110), st.sampled_from(["0", "1", "2.5"])), max_size=4)
+
+
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "300")), deadline=None)
+@given(deltas=st.lists(st.tuples(levels_st, levels_st), min_size=1, max_size=30), sorted_sides=st.booleans())
+def test_crossing_is_detected_exactly_as_a_full_scan_would(deltas, sorted_sides):
+    """The best prices BookSync tracks across deltas (instead of looking them up on every delta)
+    give the same verdict as scanning the whole book, on dict sides and on cryptofeed's sorted sides."""
+    book = BookSync("X", _sorted_book, best=_feed_best) if sorted_sides else BookSync("X", dict_book)
+    book.on_snapshot(snapshot(0, bids=(("95", "1"),), asks=(("105", "1"),)))
+    for i, (bids, asks) in enumerate(deltas, start=1):
+        before = (dict(book.bids), dict(book.asks))
+        outcome = book.on_delta(delta(i, i, bids=[(str(p), q) for p, q in bids], asks=[(str(p), q) for p, q in asks]))
+        ref_bids, ref_asks = before
+        for side, levels in ((ref_bids, bids), (ref_asks, asks)):
+            for p, q in levels:
+                if D(q):
+                    side[D(p)] = D(q)
+                else:
+                    side.pop(D(p), None)
+        crossed = bool(ref_bids) and bool(ref_asks) and max(ref_bids) >= min(ref_asks)
+        assert outcome is (Outcome.GAP if crossed else Outcome.APPLIED)
+        if crossed:
+            return
+        assert book.best_bid in (None, max(ref_bids, default=None))
+        assert book.best_ask in (None, min(ref_asks, default=None))
