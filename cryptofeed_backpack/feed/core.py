@@ -25,7 +25,7 @@ from ..errors import BackpackAuthError, BackpackConfigError, BackpackStreamError
 from ..observability.metrics import FeedMetrics as Metrics
 from ..transport.proxy import websocket_proxy_route, ws_proxy_argument
 from ..transport.ws import BackpackWSConn, ReconnectingHandler
-from ..wire.market import MARKET_FRAME, STREAM_DECODERS, STREAM_STRUCTS
+from ..wire.market import STREAM_DECODERS, STREAM_STRUCTS, BestPricesMsg, market_frame_decoder
 from ..wire.session import ENVELOPE, subscribe_frame
 from .account import AccountChannels
 from .book import BookChannel, BookStatus
@@ -122,6 +122,8 @@ class BackpackFeed(Feed, BackpackRestMixin):
         self._routes = {STREAM_FOR_CHANNEL[c].kind: (STREAM_DECODERS[STREAM_FOR_CHANNEL[c].kind], h) for c, h in owners.items()}
         # the same owners by the Struct the one-pass decoder produces
         self._handlers = {STREAM_STRUCTS[STREAM_FOR_CHANNEL[c].kind]: h for c, h in owners.items()}
+        self._handlers[BestPricesMsg] = self.market_channels.on_book_ticker
+        self._market_frame = market_frame_decoder(book_ticker_sizes=L1_BOOK in self.wanted_channels)
         self.metrics.expect_streams(self.public_streams() + self.liquidation_streams())
 
     def _ws_options(self) -> dict:
@@ -182,7 +184,7 @@ class BackpackFeed(Feed, BackpackRestMixin):
         # The hot path: a public market frame decodes in one pass, straight into its Struct. Every
         # call here costs on every frame, which is why the frame counter is inlined (docs/performance.md).
         try:
-            frame = MARKET_FRAME.decode(msg)
+            frame = self._market_frame.decode(msg)
         except (msgspec.DecodeError, msgspec.ValidationError):
             await self._on_other_frame(msg, timestamp)
             return

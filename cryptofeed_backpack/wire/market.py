@@ -112,6 +112,26 @@ class BookTickerMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_eve
             check_amount(q, "bookTicker B")
 
 
+class BestPricesMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(TICKER)):
+    """``bookTicker.<symbol>`` read for TICKER alone: the best prices without their sizes, which a
+    ticker does not carry, so the sizes are neither built as Decimals nor checked (docs/performance.md)."""
+
+    symbol: str = msgspec.field(name="s")
+    ask_price: Optional[str] = msgspec.field(name="a", default=None)
+    bid_price: Optional[str] = msgspec.field(name="b", default=None)
+    update_id: Optional[int] = msgspec.field(name="u", default=None)
+    engine_time_us: int = msgspec.field(name="T", default=0)
+    event_time_us: int = msgspec.field(name="E", default=0)
+
+    def __post_init__(self):
+        text = self.ask_price
+        if text is not None:
+            force_setattr(self, "ask_price", _price(text) or _new_price(text))
+        text = self.bid_price
+        if text is not None:
+            force_setattr(self, "bid_price", _price(text) or _new_price(text))
+
+
 class KlineMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(CANDLES)):
     """``kline.<interval>.<symbol>``: ``t``/``T`` naive ISO strings, ``X`` true on the closing update.
     ``o``/``c``/``h``/``l`` are decoded as text and stored as interned, validated Decimals (wire/prices.py)."""
@@ -129,13 +149,23 @@ class KlineMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(CA
     event_time_us: int = msgspec.field(name="E", default=0)
 
     def __post_init__(self):
-        # the four prices become interned, validated Decimals (wire/prices.py); a candle's prices
-        # repeat across its updates and with the book's
-        for name in ("open", "close", "high", "low"):
-            text = getattr(self, name)
-            if text is not None:
-                force_setattr(self, name, _price(text) or _new_price(text))
-        check_amount(self.volume, "kline v")
+        # the four prices become interned, validated Decimals (wire/prices.py): a candle's prices repeat
+        # across its updates and with the book's. Unrolled, not a loop over names: this runs on every update.
+        text = self.open
+        if text is not None:
+            force_setattr(self, "open", _price(text) or _new_price(text))
+        text = self.close
+        if text is not None:
+            force_setattr(self, "close", _price(text) or _new_price(text))
+        text = self.high
+        if text is not None:
+            force_setattr(self, "high", _price(text) or _new_price(text))
+        text = self.low
+        if text is not None:
+            force_setattr(self, "low", _price(text) or _new_price(text))
+        q = self.volume
+        if q is not None and not (q.is_finite() and q >= ZERO and q.adjusted() < MAX_ADJUSTED_EXPONENT):
+            check_amount(q, "kline v")
         # parsed here so a bad time is a rejected frame, not an exception in a callback
         iso_to_s(self.start)
         iso_to_s(self.end)
@@ -191,19 +221,19 @@ STREAM_STRUCTS = {STREAM_FOR_CHANNEL[channel].kind: struct for channel, struct i
     (FUNDING, MarkPriceMsg), (OPEN_INTEREST, OpenInterestMsg), (LIQUIDATIONS, LiquidationMsg))}
 STREAM_DECODERS = {kind: decoder(struct) for kind, struct in STREAM_STRUCTS.items()}
 DEPTH_DECODER = STREAM_DECODERS[STREAM_FOR_CHANNEL[L2_BOOK].kind]
-_MARKET_DATA = Union[tuple(STREAM_STRUCTS.values())]
 
 
-class MarketFrame(msgspec.Struct, frozen=True):
-    """A pushed public market frame, ``{"data": {"e": <kind>, ...}, "stream": ...}``, decoded whole.
-    Anything else (account events, error replies, a kind not listed here, a value a Struct refuses)
-    fails this decoder and takes the envelope path, which tells them apart."""
-
-    stream: str
-    data: _MARKET_DATA
-
-
-MARKET_FRAME = decoder(MarketFrame)
+def market_frame_decoder(book_ticker_sizes: bool = True) -> msgspec.json.Decoder:
+    """The one-pass decoder of a pushed public market frame, ``{"data": {"e": <kind>, ...}, "stream": ...}``,
+    into ``MarketFrame(stream, data=<the Struct of its kind>)``. Without ``book_ticker_sizes`` (a feed
+    with TICKER but not L1_BOOK) bookTicker data decodes as ``BestPricesMsg``. Anything else (account
+    events, error replies, a kind not listed, a value a Struct refuses) fails it and takes the envelope
+    path, which tells them apart."""
+    structs = dict(STREAM_STRUCTS)
+    if not book_ticker_sizes:
+        structs[_event(TICKER)] = BestPricesMsg
+    frame = msgspec.defstruct("MarketFrame", [("stream", str), ("data", Union[tuple(structs.values())])], frozen=True)
+    return decoder(frame)
 
 
 # ---- parsers: Struct -> cryptofeed object ----------------------------------------------------------
@@ -221,7 +251,7 @@ def trade(msg: TradeMsg, symbol: str, raw=None) -> Trade:
                  msg.engine_time_us / US_PER_S, id=str(msg.trade_id), raw=raw)
 
 
-def ticker(msg: BookTickerMsg, symbol: str, raw=None) -> Ticker:
+def ticker(msg: BookTickerMsg | BestPricesMsg, symbol: str, raw=None) -> Ticker:
     return Ticker(EXCHANGE_ID, symbol, msg.bid_price, msg.ask_price, (msg.engine_time_us or msg.event_time_us) / US_PER_S,
                   raw=raw)
 
