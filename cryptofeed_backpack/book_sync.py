@@ -127,7 +127,9 @@ class BookSync:
         if asks:
             self.best_ask = apply_levels(self.asks, asks, self.best_ask, False)
         self.last_id = msg.last_id
-        if (bids or asks) and self.crossed():
+        bid, ask = self.best_bid, self.best_ask
+        # the call only when a best is unknown or the two meet: most deltas leave both known and apart
+        if (bids or asks) and (bid is None or ask is None or bid >= ask) and self.crossed():
             return self._gap(None)
         return Outcome.APPLIED
 

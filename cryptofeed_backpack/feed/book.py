@@ -76,28 +76,24 @@ class BookChannel:
             book = self.books[exchange_symbol] = BookSync(symbol, factory, best=_best)
         return book
 
-    async def on_depth(self, msg: DepthMsg, symbol: str, timestamp: float) -> None:
-        book = self.books.get(msg.symbol) or self.book_for(msg.symbol, symbol)
-        if self._lock.locked():
+    async def on_depth(self, msg: DepthMsg, symbol: str, timestamp: float, *, holding_lock: bool = False) -> None:
+        if not holding_lock and self._lock.locked():
             # a snapshot is being emitted (_resync holds the lock across its callbacks): later deltas
             # must reach callbacks after it. Otherwise frames arrive one at a time and a book is only
             # re-seeded while it is unsynced, so an applied delta needs no lock (docs/performance.md).
             async with self._lock:
-                step = self._step(book, msg, symbol, timestamp)
-                if step is not None:
-                    await step
+                await self.on_depth(msg, symbol, timestamp, holding_lock=True)
             return
-        step = self._step(book, msg, symbol, timestamp)
-        if step is not None:
-            await step
-
-    def _step(self, book: BookSync, msg: DepthMsg, symbol: str, timestamp: float):
-        """Apply one delta; return what is left to await (its callback, or the handling of a delta
-        that was not applied), or None. A plain function, not a coroutine: one frame less per delta."""
+        book = self.books.get(msg.symbol) or self.book_for(msg.symbol, symbol)
         outcome = book.on_delta(msg)
         if outcome is Outcome.APPLIED:
-            return self._delta_emission(book, msg, timestamp)
-        return self._not_applied(msg, symbol, outcome)
+            if self.feed.max_depth:
+                await self._emit_top_delta(book, msg, timestamp)
+            else:
+                await self.feed.book_callback(L2_BOOK, book.container, timestamp, timestamp=(msg.engine_time_us or msg.event_time_us) / US_PER_S, raw=None,
+                                              sequence_number=msg.last_id, delta={BID: msg.bids, ASK: msg.asks})
+            return
+        await self._not_applied(msg, symbol, outcome)
 
     async def _not_applied(self, msg: DepthMsg, symbol: str, outcome: Outcome) -> None:
         metrics = self.feed.metrics
@@ -168,22 +164,16 @@ class BookChannel:
         await self.feed.book_callback(L2_BOOK, container, timestamp, timestamp=ts, raw=None,
                                       sequence_number=book.last_id, delta=None)
 
-    def _delta_emission(self, book: BookSync, msg: DepthMsg, timestamp: float):
-        """The callback of an applied delta, to be awaited, or None when ``max_depth`` hides it. A plain
-        function returning the coroutine, not a coroutine itself: one frame less on every delta."""
-        if self.feed.max_depth:
-            top = self._top(book)
-            before = self._emitted_top.get(book.symbol, ({}, {}))
-            delta = {BID: _diff(before[0], top[0]), ASK: _diff(before[1], top[1])}
-            if not delta[BID] and not delta[ASK]:
-                return None
-            self._emitted_top[book.symbol] = top
-            container = self._truncated(book, top)
-        else:
-            delta = {BID: msg.bids, ASK: msg.asks}
-            container = book.container
-        return self.feed.book_callback(L2_BOOK, container, timestamp, timestamp=(msg.engine_time_us or msg.event_time_us) / US_PER_S,
-                                       raw=None, sequence_number=msg.last_id, delta=delta)
+    async def _emit_top_delta(self, book: BookSync, msg: DepthMsg, timestamp: float) -> None:
+        """Under ``max_depth``: what changed in the top levels callbacks last saw, if anything did."""
+        top = self._top(book)
+        before = self._emitted_top.get(book.symbol, ({}, {}))
+        delta = {BID: _diff(before[0], top[0]), ASK: _diff(before[1], top[1])}
+        if not delta[BID] and not delta[ASK]:
+            return
+        self._emitted_top[book.symbol] = top
+        await self.feed.book_callback(L2_BOOK, self._truncated(book, top), timestamp, timestamp=(msg.engine_time_us or msg.event_time_us) / US_PER_S, raw=None,
+                                      sequence_number=msg.last_id, delta=delta)
 
     async def shutdown(self) -> None:
         for task in self._snapshot_tasks.values():
