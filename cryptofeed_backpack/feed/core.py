@@ -181,12 +181,15 @@ class BackpackFeed(Feed, BackpackRestMixin):
     # ---- frame routing --------------------------------------------------------------------------
 
     async def message_handler(self, msg, conn: AsyncConnection, timestamp: float) -> None:
-        # The hot path: a public market frame decodes in one pass, straight into its Struct. Every
-        # call here costs on every frame, which is why the frame counter is inlined (docs/performance.md).
+        # The hot path: a public market frame decodes in one pass, straight into the Struct of its
+        # kind, and goes to the channel that owns that Struct (docs/performance.md, "the hot path").
         try:
             frame = self._market_frame.decode(msg)
         except (msgspec.DecodeError, msgspec.ValidationError):
             await self._on_other_frame(msg, timestamp)
+            return
+        except Exception as exc:  # not even a frame (say, a non-text message): counted, never raised
+            self.drop("handler_error", type(exc).__name__, msg, exc)
             return
         data = frame.data
         symbol = self.exchange_symbol_mapping.get(data.symbol)
