@@ -77,7 +77,8 @@ def close_outcome(handshake, closed_here: bool) -> Optional[WebSocketClosed]:
         code = int(recv.code)
         if code in CLEAN_CLOSE_CODES:
             return None
-        return WebSocketClosed(f"the server closed the connection with {code} {recv.reason!r}".rstrip())
+        reason = f" {recv.reason!r}" if recv.reason else ""
+        return WebSocketClosed(f"the server closed the connection with {code}{reason}")
     if sent is not None:
         return WebSocketClosed(f"closed by this client with {int(sent.code)}: {sent.reason}")
     return WebSocketClosed("the connection dropped without a close frame (1006)")
