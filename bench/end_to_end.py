@@ -3,8 +3,11 @@ FeedHandler running BackpackFeed (trades, L2 books synced over REST, bookTicker 
 second process. Per rate: frames/s received, consumer CPU (% of one core, from /proc), p50/p99
 latency from the send time the producer puts in E/T (µs) to the callback, and book gaps. The last
 row (rate 0) lets the producer send as fast as the consumer reads: the sustained ceiling.
+Each rate runs once per WebSocket client (``BackpackConfig.connection.ws_client``), interleaved, and
+the ratios of the clients at each rate come last.
 
     .venv/bin/python bench/end_to_end.py [--rates 2000,5000,10000,20000,40000,80000,0] [--markets 91] [--seconds 4]
+                                         [--clients picows,websockets]
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 # ---- consumer (runs in its own process) ---------------------------------------------------------
 
-async def consume(ws: str, rest: str, ca: str, markets: list[str], warmup: float, seconds: float) -> dict:
+async def consume(ws: str, rest: str, ca: str, markets: list[str], warmup: float, seconds: float, client: str) -> dict:
     """Run the feed until every book is synced and the backlog is gone, then measure ``seconds``."""
     from cryptofeed import FeedHandler
     from cryptofeed.defines import L2_BOOK, TICKER, TRADES
@@ -58,7 +61,8 @@ async def consume(ws: str, rest: str, ca: str, markets: list[str], warmup: float
             counter[0] += 1
             latencies.append(now() - book.timestamp)
 
-    config = BackpackConfig.build(rest_url=rest, ws_url=ws, ca_file=ca, proxies={"direct": True})
+    config = BackpackConfig.build(rest_url=rest, ws_url=ws, ca_file=ca, proxies={"direct": True},
+                                  connection={"ws_client": client})
     channels = [TRADES, L2_BOOK, TICKER]
     std = [m.replace("_", "-") for m in markets]
     feed = BackpackFeed(config=config, symbols=std, channels=channels,
@@ -113,12 +117,12 @@ def start_producer(markets: int, rate: float, duration: float) -> tuple[subproce
     return proc, info
 
 
-def run_rate(rate: float, markets: int, warmup: float, seconds: float) -> dict:
+def run_rate(rate: float, markets: int, warmup: float, seconds: float, client: str = "picows") -> dict:
     producer, info = start_producer(markets, rate, warmup + seconds + 25)
     consumer = None
     try:
         consumer = subprocess.Popen([sys.executable, __file__, "--consumer", info["WS"], info["REST"], info["CA"], info["MARKETS"],
-                                     str(warmup), str(seconds)], stdout=subprocess.PIPE, text=True)
+                                     str(warmup), str(seconds), client], stdout=subprocess.PIPE, text=True)
         line = consumer.stdout.readline()
         p0, t0 = cpu_seconds(producer.pid), time.monotonic()
         if line.strip() != "MEASURING":
@@ -129,6 +133,7 @@ def run_rate(rate: float, markets: int, warmup: float, seconds: float) -> dict:
         result = json.loads(result_line)
         result["producer_cpu_pct"] = 100 * (p1 - p0) / (t1 - t0)
         result["rate"] = rate
+        result["client"] = client
         return result
     finally:
         if consumer is not None and consumer.poll() is None:
@@ -141,22 +146,47 @@ def run_rate(rate: float, markets: int, warmup: float, seconds: float) -> dict:
 def render(rows: list[dict], markets: int) -> str:
     lines = [f"end to end, {markets} markets, loopback TLS, FeedHandler + BackpackFeed (trade, L2_BOOK, TICKER); "
              "latency = callback time - send time in E/T",
-             "| target frames/s | received frames/s | consumer CPU % of a core | CPU µs/frame | frames per CPU-second "
-             "| p50 ms | p99 ms | producer CPU % | books synced | gaps | caught up before measuring |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| target frames/s | WebSocket client | received frames/s | consumer CPU % of a core | CPU µs/frame "
+             "| frames per CPU-second | p50 ms | p99 ms | producer CPU % | books synced | gaps | caught up before measuring |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         target = "max" if not r["rate"] else f"{r['rate']:,.0f}"
         per_frame = 1e4 * r["cpu_pct"] / r["frames_per_s"] if r["frames_per_s"] else float("nan")
-        lines.append(f"| {target} | {r['frames_per_s']:,.0f} | {r['cpu_pct']:.1f} | {per_frame:.1f} | {1e6 / per_frame:,.0f} "
+        lines.append(f"| {target} | {r.get('client', 'picows')} | {r['frames_per_s']:,.0f} | {r['cpu_pct']:.1f} | {per_frame:.1f} "
+                     f"| {1e6 / per_frame:,.0f} "
                      f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['producer_cpu_pct']:.0f} | {r['books_synced']} | {r['book_gaps']} "
                      f"| {'yes' if r['caught_up'] else 'no'} |")
     return "\n".join(lines)
 
 
+def render_ratios(rows: list[dict], clients: list[str]) -> str:
+    """Per rate, each client against the last one named (websockets by default): frames per CPU-second
+    (higher is better) and consumer CPU and p99 (lower is better)."""
+    if len(clients) < 2:
+        return ""
+    base_name = clients[-1]
+    lines = [f"ratios against {base_name}, same run: frames per CPU-second (x higher), consumer CPU and p99 (x of {base_name})",
+             "| target frames/s | client | frames per CPU-second | consumer CPU | p99 |", "|---|---|---|---|---|"]
+    for rate in dict.fromkeys(r["rate"] for r in rows):
+        by_client = {r["client"]: r for r in rows if r["rate"] == rate}
+        base = by_client.get(base_name)
+        if base is None:
+            continue
+        for name in clients[:-1]:
+            r = by_client.get(name)
+            if r is None or not r["cpu_pct"] or not base["cpu_pct"]:
+                continue
+            per_cpu = (r["frames_per_s"] / r["cpu_pct"]) / (base["frames_per_s"] / base["cpu_pct"])
+            target = "max" if not rate else f"{rate:,.0f}"
+            lines.append(f"| {target} | {name} | {per_cpu:.2f}x | {r['cpu_pct'] / base['cpu_pct']:.2f}x "
+                         f"| {r['p99_ms'] / base['p99_ms']:.2f}x |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--consumer":
-        ws, rest, ca, markets, warmup, seconds = sys.argv[2:8]
-        result = asyncio.run(consume(ws, rest, ca, markets.split(","), float(warmup), float(seconds)))
+        ws, rest, ca, markets, warmup, seconds, client = sys.argv[2:9]
+        result = asyncio.run(consume(ws, rest, ca, markets.split(","), float(warmup), float(seconds), client))
         print(json.dumps(result), flush=True)
         return
     parser = argparse.ArgumentParser()
@@ -164,12 +194,19 @@ def main() -> None:
     parser.add_argument("--markets", type=int, default=91)
     parser.add_argument("--warmup", type=float, default=1.5)
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--clients", default="picows,websockets",
+                        help="BackpackConfig.connection.ws_client values, run interleaved; ratios are against the last")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    rows = [run_rate(float(r), args.markets, args.warmup, args.seconds) for r in args.rates.split(",")]
+    clients = args.clients.split(",")
+    rows = [run_rate(float(r), args.markets, args.warmup, args.seconds, client)
+            for r in args.rates.split(",") for client in clients]
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: under contention a process gets its share of a "
           "core, so frames per CPU-second is the figure that carries over")
     print(render(rows, args.markets))
+    ratios = render_ratios(rows, clients)
+    if ratios:
+        print(ratios)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

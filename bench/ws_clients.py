@@ -6,7 +6,9 @@ conn.read(): await handler(message, conn, conn.last_message)``. The handler only
 figure is the transport's own cost (TLS + WebSocket framing + the adapter). The producer
 (bench/_producer.py, its own process) sends as fast as the client reads; each client runs in its
 own process. Printed: frames/s, CPU % of one core, frames per CPU-second, and the ratio to
-websockets (what cryptofeed 2.5 uses).
+websockets (what cryptofeed 2.5 uses). ``picows`` is the package's own adapter
+(transport/ws_picows.py: bounded queue, fragments, close handling, pings); ``picows-bare`` is the
+minimal deque-and-future bridge it grew from, so the adapter's own cost shows in the same run.
 
     .venv/bin/python bench/ws_clients.py [--seconds 4] [--markets 91]
 """
@@ -28,7 +30,7 @@ sys.path.insert(0, str(HERE))
 
 from end_to_end import cpu_seconds, start_producer  # noqa: E402
 
-CLIENTS = ("websockets", "aiohttp", "picows")
+CLIENTS = ("websockets", "aiohttp", "picows-bare", "picows")
 SUBSCRIBE = json.dumps({"method": "SUBSCRIBE", "params": ["depth.M000_USDC_PERP"]})
 
 
@@ -38,6 +40,12 @@ def connection(client: str, url: str, ctx: ssl.SSLContext):
     if client == "websockets":
         # cryptofeed's own class with the options BackpackFeed passes (WebsocketEndpoint defaults).
         return WSAsyncConn(url, "BENCH", ssl=ctx, proxy=None, ping_interval=10, ping_timeout=None, max_size=None, max_queue=None)
+    if client == "picows":
+        from cryptofeed_backpack.config import ConnectionPolicy
+        from cryptofeed_backpack.transport.proxy import ProxyRoute
+        from cryptofeed_backpack.transport.ws_picows import PicowsConn
+
+        return PicowsConn(url, "BENCH", ProxyRoute(None, "none"), ConnectionPolicy(), ssl_context=ctx)
 
     class AiohttpConn(AsyncConnection):
         def __init__(self):
@@ -124,7 +132,7 @@ def connection(client: str, url: str, ctx: ssl.SSLContext):
         async def close(self):
             self.transport.disconnect()
 
-    return {"aiohttp": AiohttpConn, "picows": PicowsConn}[client]()
+    return {"aiohttp": AiohttpConn, "picows-bare": PicowsConn}[client]()
 
 
 async def drive(client: str, url: str, ca: str, seconds: float) -> dict:
@@ -169,7 +177,9 @@ FEATURES = {
     # what each keeps of what cryptofeed + this project need; see docs/performance.md for the sources
     "websockets": "proxy= (http/https/socks via python-socks), ssl=, reconnects by cryptofeed's ConnectionHandler",
     "aiohttp": "proxy= http/https only (socks needs aiohttp_socks' connector), ssl=, reconnects by the same handler",
-    "picows": "proxy= http/https/socks4/socks5, ssl_context=, reconnects by the same handler; callback API needs the adapter",
+    "picows-bare": "the minimal bridge: no bound, no fragments, no close outcome",
+    "picows": "the package's PicowsConn: HTTP CONNECT via proxy=, SOCKS5(h) via python-socks, ssl_context=, pings, "
+              "max frame size, bounded queue; reconnects by the same handler",
 }
 
 

@@ -24,6 +24,8 @@ ENV_PROXY = "BACKPACK_PROXY"
 # The spellings a boolean switch accepts, from config.yaml or the environment (native_enabled).
 FLAG_TRUE = ("true", "1", "yes", "on")
 FLAG_FALSE = ("false", "0", "no", "off")
+# The WebSocket client libraries BackpackFeed can run on (transport/ws_picows.py, transport/ws.py).
+WS_CLIENTS = ("picows", "websockets")
 
 
 def parse_flag(value: Any, name: str) -> bool:
@@ -164,6 +166,17 @@ class ConnectionPolicy(_Frozen):
     max_frame_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, description="a larger frame closes the socket (1009)")
     reconnect_base_s: float = Field(0.25, gt=0)
     reconnect_cap_s: float = Field(4.0, gt=0, description="the longest wait between two reconnect attempts")
+    ws_client: Literal[WS_CLIENTS] = Field("picows", description="the WebSocket client library (docs/operations.md)")
+
+    @model_validator(mode="after")
+    def _picows_ping_bounds(self) -> "ConnectionPolicy":
+        # picows waits for a pong at most as long as it waits before pinging (its ws_connect asserts it)
+        if self.ws_client == "picows" and self.ping_timeout_s > self.ping_interval_s:
+            raise BackpackConfigError.for_field(
+                "connection.ping_timeout_s", f"{self.ping_timeout_s} is above ping_interval_s={self.ping_interval_s}",
+                "with ws_client='picows' keep ping_timeout_s <= ping_interval_s (the sum still bounds how late a "
+                "dead peer is noticed), or set connection.ws_client='websockets'")
+        return self
 
 
 class TradeBackfill(_Frozen):

@@ -25,6 +25,7 @@ from ..errors import BackpackAuthError, BackpackConfigError, BackpackStreamError
 from ..observability.metrics import FeedMetrics as Metrics
 from ..transport.proxy import websocket_proxy_route, ws_proxy_argument
 from ..transport.ws import BackpackWSConn, ReconnectingHandler
+from ..transport.ws_picows import PicowsConn
 from ..wire.market import STREAM_DECODERS, STREAM_STRUCTS, BestPricesMsg, market_frame_decoder
 from ..wire.session import ENVELOPE, subscribe_frame
 from .account import AccountChannels
@@ -175,8 +176,8 @@ class BackpackFeed(Feed, BackpackRestMixin):
         await self.account_channels.subscribe(conn)
         self.stream_guard.on_subscribed()
 
-    def open_websockets(self) -> list[WSAsyncConn]:
-        return [h.conn for h in self.connection_handlers if isinstance(h.conn, WSAsyncConn) and h.conn.is_open]
+    def open_websockets(self) -> list[AsyncConnection]:
+        return [h.conn for h in self.connection_handlers if isinstance(h.conn, (PicowsConn, WSAsyncConn)) and h.conn.is_open]
 
     # ---- frame routing --------------------------------------------------------------------------
 
@@ -286,13 +287,19 @@ class BackpackFeed(Feed, BackpackRestMixin):
     def connect(self):
         needs_ws = bool(self.public_streams() or self.liquidation_streams() or self.account_channels.wants_stream)
         route = websocket_proxy_route(self.backpack_config)
+        policy = self.backpack_config.connection
         connections = []
         for conn, subscribe, handler, authenticate in super().connect():
             if isinstance(conn, WSAsyncConn):
                 if not needs_ws:
                     continue
-                conn = BackpackWSConn(conn.address, self.id, route, on_error=self._on_connection_error,
-                                      subscription=conn.subscription, **conn.ws_kwargs)
+                # the client BackpackConfig.connection.ws_client names (transport/ws_picows.py, transport/ws.py)
+                if policy.ws_client == "picows":
+                    conn = PicowsConn(conn.address, self.id, route, policy, ssl_context=conn.ws_kwargs.get("ssl"),
+                                      on_error=self._on_connection_error, subscription=conn.subscription)
+                else:
+                    conn = BackpackWSConn(conn.address, self.id, route, on_error=self._on_connection_error,
+                                          subscription=conn.subscription, **conn.ws_kwargs)
             connections.append((conn, subscribe, handler, authenticate))
         return connections
 

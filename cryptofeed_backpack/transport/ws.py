@@ -1,8 +1,11 @@
-"""cryptofeed's WSAsyncConn with errors a user can act on, and a connection handler that never gives up.
+"""WebSocket connections with errors a user can act on, and a connection handler that never gives up.
 
-A failed connect (exchange down, TLS not trusted, proxy unreachable or refusing) becomes a
-BackpackConnectionError naming the address, the route (proxy redacted) and the fix, instead of a
-bare socket or python-socks traceback. cryptofeed's ConnectionHandler then logs it and retries.
+Two clients sit behind cryptofeed's ``AsyncConnection``, chosen by ``BackpackConfig.connection.ws_client``:
+picows (``ws_picows.PicowsConn``, the default) and websockets through cryptofeed's own
+``WSAsyncConn`` (``BackpackWSConn`` here). For both, a failed connect (exchange down, TLS not
+trusted, proxy unreachable or refusing) becomes a BackpackConnectionError naming the address, the
+route (proxy redacted) and the fix, instead of a bare socket or python-socks traceback; the
+connection handler then logs it and retries.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import asyncio
 import logging
 import ssl
 import time
+from typing import Optional
 
 from cryptofeed.connection import WSAsyncConn
 from cryptofeed.connection_handler import ConnectionHandler
@@ -22,7 +26,34 @@ LOG = logging.getLogger("feedhandler")
 STABLE_CONNECTION_S = 5.0
 
 
+def connect_error(exc: BaseException, address: str, route) -> Optional[BackpackConnectionError]:
+    """The BackpackConnectionError a failed WebSocket connect becomes, or None when ``exc`` is not a
+    failure of the network path (a bug, a refused upgrade...), which then propagates as it is."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        fix = ("the server certificate is not trusted; set BackpackConfig.ca_file to the CA bundle "
+               "(the simulator prints its CA file)")
+    elif isinstance(exc, (OSError, ConnectionError)) or _is_proxy_error(exc):
+        fix = _route_fix(route)
+    else:
+        return None
+    return BackpackConnectionError(
+        f"websocket connect to {address} via {route.describe()} failed: {type(exc).__name__}: {exc}", fix=fix)
+
+
+def _is_proxy_error(exc: BaseException) -> bool:
+    # python-socks raises its own ProxyError family, not OSError; websockets has InvalidProxy*
+    return type(exc).__module__.startswith("python_socks") or "proxy" in type(exc).__name__.lower()
+
+
+def _route_fix(route) -> str:
+    if route.url:
+        return f"check that {route.describe()} is running and allows CONNECT to this host and port"
+    return "check the network path to the exchange, or configure proxies={'url': 'socks5://host:port'}"
+
+
 class BackpackWSConn(WSAsyncConn):
+    """The websockets client (``BackpackConfig.connection.ws_client='websockets'``)."""
+
     def __init__(self, address: str, conn_id: str, route, on_error=None, **kwargs):
         super().__init__(address, conn_id, **kwargs)
         self.route = route
@@ -31,28 +62,13 @@ class BackpackWSConn(WSAsyncConn):
     async def _open(self):
         try:
             await super()._open()
-        except ssl.SSLCertVerificationError as exc:
-            raise self._fail(exc, "the server certificate is not trusted; set BackpackConfig.ca_file to the CA "
-                                  "bundle (the simulator prints its CA file)") from None
-        except (OSError, ConnectionError) as exc:
-            raise self._fail(exc, self._fix()) from None
         except Exception as exc:
-            # python-socks raises its own ProxyError family, not OSError
-            if type(exc).__module__.startswith("python_socks") or "proxy" in type(exc).__name__.lower():
-                raise self._fail(exc, self._fix()) from None
-            raise
-
-    def _fix(self) -> str:
-        if self.route.url:
-            return f"check that {self.route.describe()} is running and allows CONNECT to this host and port"
-        return "check the network path to the exchange, or configure proxies={'url': 'socks5://host:port'}"
-
-    def _fail(self, exc: BaseException, fix: str) -> BackpackConnectionError:
-        error = BackpackConnectionError(
-            f"websocket connect to {self.address} via {self.route.describe()} failed: {type(exc).__name__}: {exc}", fix=fix)
-        if self.on_error is not None:
-            self.on_error(error)
-        return error
+            error = connect_error(exc, self.address, self.route)
+            if error is None:
+                raise
+            if self.on_error is not None:
+                self.on_error(error)
+            raise error from None
 
 
 class ReconnectingHandler(ConnectionHandler):

@@ -10,6 +10,11 @@ from cryptofeed import FeedHandler
 
 from cryptofeed_backpack import BackpackFeed
 from cryptofeed_backpack.symbols import load_symbols
+from cryptofeed_backpack.transport.ws import BackpackWSConn
+from cryptofeed_backpack.transport.ws_picows import PicowsConn
+
+# the class of each BackpackConfig.connection.ws_client
+CLIENT_CLASSES = {"picows": PicowsConn, "websockets": BackpackWSConn}
 
 
 class Recorder:
@@ -45,6 +50,16 @@ async def running_feed(sim, symbols, channels, recorder=None, config=None, prelo
         yield feed, recorder
     finally:
         await handler.stop_async()
+
+
+def client_config(sim, ws_client: str, connection: dict | None = None, **overrides):
+    """The simulator's config on the WebSocket client ``ws_client`` (with more ``connection`` options)."""
+    return sim.config(connection={**(connection or {}), "ws_client": ws_client}, **overrides)
+
+
+def websocket_clients(feed) -> set[str]:
+    """The client names of the feed's open WebSocket connections."""
+    return {name for conn in feed.open_websockets() for name, cls in CLIENT_CLASSES.items() if type(conn) is cls}
 
 
 async def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02) -> bool:

@@ -1,4 +1,5 @@
-"""FeedHandler + BackpackFeed + WSAsyncConn over real TLS on loopback against the simulator."""
+"""FeedHandler + BackpackFeed + its WebSocket client (picows, or websockets where parametrized) over real TLS on
+loopback against the simulator."""
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -8,8 +9,9 @@ from cryptofeed.defines import (CANDLES, FUNDING, INDEX, L1_BOOK, L2_BOOK, LIQUI
                                 TRADES)
 from cryptofeed.types import Candle, Funding, Index, L1Book, Liquidation, OpenInterest, Ticker, Trade
 
+from cryptofeed_backpack.config import WS_CLIENTS
 from cryptofeed_backpack.simulator import BackpackSimulator
-from tests.integration.feed_harness import feed_book, quiesce, running_feed, wait_until
+from tests.integration.feed_harness import client_config, feed_book, quiesce, running_feed, wait_until, websocket_clients
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -17,13 +19,16 @@ SYMS = ["BTC_USDC_PERP", "SOL_USDC", "AAPL.US_USDC_PERP", "kPEPE_USDC_PERP"]
 STD = ["BTC-USDC-PERP", "SOL-USDC", "AAPL.US-USDC-PERP", "kPEPE-USDC-PERP"]
 
 
-async def test_every_public_channel_arrives_as_cryptofeed_objects(clean_symbols):
+@pytest.mark.parametrize("ws_client", WS_CLIENTS)
+async def test_every_public_channel_arrives_as_cryptofeed_objects(clean_symbols, ws_client):
     channels = [TRADES, L2_BOOK, TICKER, L1_BOOK, CANDLES, FUNDING, INDEX, OPEN_INTEREST, LIQUIDATIONS]
     async with BackpackSimulator(symbols=SYMS, seed=3, rate=400, open_interest_interval=0.5) as sim:
-        async with running_feed(sim, STD, channels, candle_closed_only=False, candle_interval="1s") as (feed, rec):
+        async with running_feed(sim, STD, channels, config=client_config(sim, ws_client), candle_closed_only=False,
+                                candle_interval="1s") as (feed, rec):
             ok = await wait_until(lambda: all(rec.items[c] for c in channels), timeout=30)
             missing = [c for c in channels if not rec.items[c]]
             assert ok, f"channels that never arrived: {missing}"
+            assert websocket_clients(feed) == {ws_client}
     types = {TRADES: Trade, TICKER: Ticker, L1_BOOK: L1Book, CANDLES: Candle, FUNDING: Funding, INDEX: Index,
              OPEN_INTEREST: OpenInterest, LIQUIDATIONS: Liquidation}
     for channel, kind in types.items():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from cryptofeed.defines import L2_BOOK, TRADES
 
+from cryptofeed_backpack.config import WS_CLIENTS
 from cryptofeed_backpack.simulator import BackpackSimulator
 from cryptofeed_backpack.symbols import load_symbols
-from tests.integration.feed_harness import feed_book, quiesce, running_feed, wait_until
+from tests.integration.feed_harness import client_config, feed_book, quiesce, running_feed, wait_until, websocket_clients
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,12 +42,15 @@ async def test_duplicated_and_reordered_deltas_keep_the_book_exact(clean_symbols
             assert feed.metrics.counters["book_gaps"] == 0
 
 
-async def test_dropped_socket_reconnects_resubscribes_and_resyncs(clean_symbols):
+@pytest.mark.parametrize("ws_client", WS_CLIENTS)
+async def test_dropped_socket_reconnects_resubscribes_and_resyncs(clean_symbols, ws_client):
     async with BackpackSimulator(symbols=[SYM], seed=4, rate=300) as sim:
-        async with running_feed(sim, [STD], [TRADES, L2_BOOK]) as (feed, rec):
+        async with running_feed(sim, [STD], [TRADES, L2_BOOK], config=client_config(sim, ws_client)) as (feed, rec):
             assert await wait_until(lambda: feed.book_state(SYM) is not None and feed.book_state(SYM).synced)
             sim.faults.close_after(10)
             assert await wait_until(lambda: feed.metrics.counters["ws_connects"] >= 2, timeout=20)
+            assert feed.metrics.counters["reconnects"] >= 1  # an abrupt end is a failed attempt, backed off
+            assert websocket_clients(feed) <= {ws_client}
             trades_before = len(rec.items[TRADES])
             assert await wait_until(lambda: len(rec.items[TRADES]) > trades_before + 3)
             assert await wait_until(lambda: feed.book_state(SYM).synced)

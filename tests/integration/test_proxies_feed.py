@@ -11,10 +11,11 @@ import pytest
 from cryptofeed.defines import FILLS, L2_BOOK, ORDER_INFO, TRADES
 
 from cryptofeed_backpack import BackpackFeed
+from cryptofeed_backpack.config import WS_CLIENTS
 from cryptofeed_backpack.errors import BackpackConnectionError
 from cryptofeed_backpack.simulator import BackpackSimulator
 from cryptofeed_backpack.symbols import load_symbols
-from tests.integration.feed_harness import running_feed, wait_until
+from tests.integration.feed_harness import client_config, running_feed, wait_until, websocket_clients
 from tests.integration.proxies import start_microsocks, start_tinyproxy
 from tests.integration.test_private_e2e import new_key, private_config
 
@@ -37,15 +38,17 @@ def target(url):
     return f"{parts.hostname}:{parts.port}"
 
 
+@pytest.mark.parametrize("ws_client", WS_CLIENTS)
 @pytest.mark.parametrize("kind, scheme", [("http", "http"), ("socks", "socks5"), ("socks", "socks5h")])
-async def test_websocket_only_proxy_carries_the_public_stream(clean_symbols, tmp_path, kind, scheme):
+async def test_websocket_only_proxy_carries_the_public_stream(clean_symbols, tmp_path, kind, scheme, ws_client):
     proxy = start(kind, tmp_path)
     try:
         async with BackpackSimulator(symbols=[SYM], seed=3, rate=200) as sim:
             # REST direct, WebSocket through the proxy: whatever the proxy logs is the WebSocket
-            config = sim.config(proxies={"websocket": proxy.url_for(scheme)})
+            config = client_config(sim, ws_client, proxies={"websocket": proxy.url_for(scheme)})
             async with running_feed(sim, [STD], [TRADES], config=config) as (feed, rec):
                 assert await wait_until(lambda: len(rec.items[TRADES]) > 5)
+                assert websocket_clients(feed) == {ws_client}
             ws_target = target(sim.ws_url)
             assert proxy.wait_for(lambda p: p.count(ws_target) >= 1), proxy.log_text()
             assert proxy.count(ws_target) == feed.metrics.counters["ws_connects"]
@@ -76,19 +79,21 @@ async def test_everything_through_one_proxy_symbols_snapshot_public_and_private(
         proxy.stop()
 
 
-async def test_stopped_proxy_gives_a_clear_connection_error(clean_symbols, tmp_path, caplog):
-    proxy = start("socks", tmp_path)
+@pytest.mark.parametrize("ws_client", WS_CLIENTS)
+@pytest.mark.parametrize("kind", ["http", "socks"])
+async def test_stopped_proxy_gives_a_clear_connection_error(clean_symbols, tmp_path, caplog, kind, ws_client):
+    proxy = start(kind, tmp_path)
     proxy.stop()
     async with BackpackSimulator(symbols=[SYM], seed=3, rate=50) as sim:
         await load_symbols(sim.config(), refresh=True)
-        config = sim.config(proxies={"websocket": proxy.url})
+        config = client_config(sim, ws_client, proxies={"websocket": proxy.url})
         caplog.set_level(logging.WARNING)
         async with running_feed(sim, [STD], [TRADES], config=config, preload=False, retries=1) as (feed, rec):
             assert await wait_until(lambda: feed.last_connection_error is not None)
         error = feed.last_connection_error
     assert isinstance(error, BackpackConnectionError)
     text = str(error)
-    assert f"proxy socks5://127.0.0.1:{proxy.port}" in text and "is running" in text
+    assert f"proxy {proxy.url} (from BackpackConfig.proxies)" in text and "is running" in text
     assert "websocket connect" in text
     assert rec.items[TRADES] == []
     assert feed.health().status == "down"
