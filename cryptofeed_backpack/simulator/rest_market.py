@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ..constants import CANDLE_INTERVALS
 from . import klines
-from .markets import market_object
+from .markets import fmt_scaled, market_object
 from .publisher import _dec_str, next_funding_ms
 from .rest_http import api_error, json_reply, limit_of, market_of, page_of, parse_failure, sim_of
 
@@ -45,18 +45,36 @@ async def depth(request: web.Request) -> web.Response:
     if err:
         return err
     sim = sim_of(request)
+    m = sim.engine_market(spec.symbol)
+    asks, bids, last_id = _engine_depth(m, limit) if m is not None else _replayed_depth(sim, spec, limit)
+    body = {"asks": asks, "bids": bids, "lastUpdateId": str(last_id), "timestamp": time.time_ns() // 1000}
+    return json_reply(body)
+
+
+def _engine_depth(m, limit: int) -> tuple[list, list, int]:
+    """Rows straight from the engine's integer ticks and steps. Going through Decimals (sim.book)
+    cost most of a 1000-level reply, and a cold start asks for one per market (docs/performance.md)."""
+    spec = m.spec
+    price_decimals, qty_str = spec.price_decimals, spec.qty_str
+
+    def price(ticks: int) -> str:
+        # REST prices are not padded like WS ones ("86700" vs "86700.0"), PROTOCOL §1.2
+        text = fmt_scaled(ticks, price_decimals)
+        return text.rstrip("0").rstrip(".") if "." in text else text
+
+    asks, bids = m.asks, m.bids
+    # both ascending: the best bid is the LAST element (PROTOCOL §1.2)
+    return ([[price(p), qty_str(asks[p])] for p in sorted(asks)[:limit]],
+            [[price(p), qty_str(bids[p])] for p in sorted(bids)[-limit:]], m.update_id)
+
+
+def _replayed_depth(sim, spec, limit: int) -> tuple[list, list, int]:
     book = sim.book(spec.symbol)
     asks = sorted(book.asks.items())[:limit]
     bids = sorted(book.bids.items(), reverse=True)[:limit]
-    bids.reverse()  # ascending: the best bid is the LAST element (PROTOCOL §1.2)
-    # REST prices are not padded like WS ones ("86700" vs "86700.0"), PROTOCOL §1.2
-    body = {
-        "asks": [[_dec_str(p), spec.qty_str(spec.qty_steps(q))] for p, q in asks],
-        "bids": [[_dec_str(p), spec.qty_str(spec.qty_steps(q))] for p, q in bids],
-        "lastUpdateId": str(book.last_update_id),
-        "timestamp": time.time_ns() // 1000,
-    }
-    return json_reply(body)
+    bids.reverse()
+    return ([[_dec_str(p), spec.qty_str(spec.qty_steps(q))] for p, q in asks],
+            [[_dec_str(p), spec.qty_str(spec.qty_steps(q))] for p, q in bids], book.last_update_id)
 
 
 def _trade_rows(m, trades) -> list:

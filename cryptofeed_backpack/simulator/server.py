@@ -162,6 +162,12 @@ class BackpackSimulator:
             return BookView(symbol, dict(rb.bids), dict(rb.asks), rb.update_id)
         return BookView.of(self.markets[symbol])
 
+    def engine_market(self, symbol: str) -> Optional[MarketSim]:
+        """The engine market behind ``symbol``, or None while a recording is replayed for it."""
+        if self._replayer is not None and symbol in self._replayer.books:
+            return None
+        return self.markets.get(symbol)
+
     def trade_ids(self, symbol: str) -> list[int]:
         """Every trade id the engine made on ``symbol``, oldest first: the tape a lossless feed must
         deliver exactly once and in order (ids are sequential per market, PROTOCOL §3.2)."""
