@@ -81,6 +81,7 @@ class BackpackSimulator:
         self._paused = paused or self._records is not None
         self._record_path = Path(record) if record is not None else None
         self._rest_calls: deque = deque()
+        self._rest_peers: set = set()  # (host, port) of every connection that carried a REST call
         self._tasks: list[asyncio.Task] = []
         self._runner: Optional[web.AppRunner] = None
         self._tls: Optional[LoopbackTLS] = None
