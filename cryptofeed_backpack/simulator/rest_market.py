@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ..constants import CANDLE_INTERVALS
 from . import klines
-from .markets import fmt_scaled, market_object
+from .markets import market_object
 from .publisher import _dec_str, next_funding_ms
 from .rest_http import api_error, json_reply, limit_of, market_of, page_of, parse_failure, sim_of
 
@@ -54,18 +54,19 @@ async def depth(request: web.Request) -> web.Response:
 def _engine_depth(m, limit: int) -> tuple[list, list, int]:
     """Rows straight from the engine's integer ticks and steps. Going through Decimals (sim.book)
     cost most of a 1000-level reply, and a cold start asks for one per market (docs/performance.md)."""
-    spec = m.spec
-    price_decimals, qty_str = spec.price_decimals, spec.qty_str
-
-    def price(ticks: int) -> str:
-        # REST prices are not padded like WS ones ("86700" vs "86700.0"), PROTOCOL §1.2
-        text = fmt_scaled(ticks, price_decimals)
-        return text.rstrip("0").rstrip(".") if "." in text else text
-
     asks, bids = m.asks, m.bids
     # both ascending: the best bid is the LAST element (PROTOCOL §1.2)
-    return ([[price(p), qty_str(asks[p])] for p in sorted(asks)[:limit]],
-            [[price(p), qty_str(bids[p])] for p in sorted(bids)[-limit:]], m.update_id)
+    return _rows(m.spec, asks, sorted(asks)[:limit]), _rows(m.spec, bids, sorted(bids)[-limit:]), m.update_id
+
+
+def _rows(spec, side: dict, prices: list) -> list:
+    # REST prices are not padded like WS ones ("86700" vs "86700.0"), PROTOCOL §1.2; quantities are
+    # written as on WS (spec.qty_str)
+    pd, qd = spec.price_decimals, spec.qty_decimals
+    if pd and qd:  # "%d.%02d" % divmod(v, 100) is fmt_scaled(v, 2) in one C call per value
+        ps, qs, pf, qf = 10 ** pd, 10 ** qd, f"%d.%0{pd}d", f"%d.%0{qd}d"
+        return [[(pf % divmod(p, ps)).rstrip("0").rstrip("."), qf % divmod(side[p], qs)] for p in prices]
+    return [[_dec_str(spec.price_dec(p)), spec.qty_str(side[p])] for p in prices]
 
 
 def _replayed_depth(sim, spec, limit: int) -> tuple[list, list, int]:
