@@ -26,11 +26,6 @@ from ..wire.market import DepthMsg
 
 LOG = logging.getLogger("feedhandler")
 
-#: snapshot requests in flight at once: the rest wait their turn and reuse the kept-alive
-#: connections, instead of one TLS handshake per market at start (docs/performance.md).
-#: The pace is the REST client's budget (transport/policy.py), which every request passes.
-SNAPSHOT_CONCURRENCY = 16
-
 
 @dataclass(frozen=True)
 class BookStatus:
@@ -50,7 +45,10 @@ class BookChannel:
         self.books: dict[str, BookSync] = {}  # exchange symbol -> its state machine
         self.last_snapshot_at: dict[str, float] = {}
         self._snapshot_tasks: dict[str, asyncio.Task] = {}
-        self._snapshot_slots = asyncio.Semaphore(SNAPSHOT_CONCURRENCY)
+        # config.snapshot_concurrency requests in flight: the others wait their turn and reuse the kept-alive
+        # connections, instead of one TLS handshake per market at start (docs/performance.md). The pace
+        # is the REST client's budget (transport/policy.py), which every request passes.
+        self._snapshot_slots = asyncio.Semaphore(feed.backpack_config.snapshot_concurrency)
         self._lock = asyncio.Lock()
         self._emitted_top: dict[str, tuple[dict, dict]] = {}  # what callbacks last saw under max_depth
 

@@ -1,13 +1,12 @@
 """Cold start of the L2 book against the simulator: every book's snapshot is fetched right after the
 subscription (docs/protocol.md §4), so a market that never moves is synced too, and the snapshot
-requests share a few kept-alive connections instead of opening one each (feed/book.py,
-SNAPSHOT_CONCURRENCY; docs/performance.md)."""
+requests share a few kept-alive connections instead of opening one each (``snapshot_concurrency``;
+docs/performance.md)."""
 from __future__ import annotations
 
 import pytest
 from cryptofeed.defines import L2_BOOK
 
-from cryptofeed_backpack.feed.book import SNAPSHOT_CONCURRENCY
 from cryptofeed_backpack.simulator import BackpackSimulator
 from cryptofeed_backpack.symbols import load_symbols
 from tests.integration.feed_harness import feed_book, quiesce, running_feed, wait_until
@@ -42,9 +41,11 @@ async def test_books_of_quiet_markets_sync_from_their_snapshot_alone(clean_symbo
             assert feed.metrics.counters["book_gaps"] == 0
 
 
-async def test_snapshot_requests_share_at_most_the_concurrency_cap_of_connections(clean_symbols):
+@pytest.mark.parametrize("cap", [16, 5])  # the default, and a setting
+async def test_snapshot_requests_share_at_most_the_concurrency_cap_of_connections(clean_symbols, cap):
     async with BackpackSimulator(symbols=SYMS, seed=6, rate=400, paused=True) as sim:
-        config = sim.config()
+        config = sim.config() if cap == 16 else sim.config(snapshot_concurrency=cap)
+        assert config.snapshot_concurrency == cap
         await load_symbols(config, refresh=True)  # through a client of its own: counted before the feed starts
         before = sim.stats.rest_connections
         async with running_feed(sim, STD, [L2_BOOK], config=config, preload=False) as (feed, rec):
@@ -53,5 +54,5 @@ async def test_snapshot_requests_share_at_most_the_concurrency_cap_of_connection
             connections = sim.stats.rest_connections - before
     assert feed.metrics.counters["rest_requests"] == len(SYMS)  # one snapshot each
     assert feed.metrics.counters["rest_429"] == 0
-    # 40 requests in flight at once would open 40 connections; the cap keeps them to SNAPSHOT_CONCURRENCY
-    assert 1 <= connections <= SNAPSHOT_CONCURRENCY < len(SYMS), connections
+    # 40 requests in flight at once would open 40 connections; the cap keeps them to `cap`
+    assert 1 <= connections <= cap, connections
