@@ -63,17 +63,20 @@ class BookChannel:
             book.reset()
         self._emitted_top.clear()
 
-    def start_snapshots(self, symbols: dict[str, str]) -> None:
+    async def start_snapshots(self, symbols: dict[str, str]) -> None:
         """Right after subscribing (exchange symbol -> symbol): fetch every book's snapshot now, while
         its deltas buffer, as docs/protocol.md §4 lays out, instead of waiting for each market's first
         delta. A quiet market is then synced without waiting for it to trade; a snapshot taken before
         the subscription took effect shows as a gap at the next delta and is fetched again."""
-        if capture.replaying():  # playback takes each recorded snapshot in line with its frames
-            return
         for exchange_symbol, symbol in symbols.items():
-            if exchange_symbol not in self._snapshot_tasks:
-                self.book_for(exchange_symbol, symbol)
-                self._snapshot_tasks[exchange_symbol] = asyncio.create_task(self._resync(exchange_symbol, symbol))
+            if exchange_symbol in self._snapshot_tasks:
+                continue
+            self.book_for(exchange_symbol, symbol)
+            if capture.replaying():  # playback yields to no task: take the recorded snapshot here, as live did
+                with contextlib.suppress(capture.CaptureExhausted):
+                    await self._resync(exchange_symbol, symbol)
+                continue
+            self._snapshot_tasks[exchange_symbol] = asyncio.create_task(self._resync(exchange_symbol, symbol))
 
     def status(self) -> dict[str, BookStatus]:
         return {sym: BookStatus(b.symbol, b.synced, b.last_id, b.buffered, b.gaps, self.last_snapshot_at.get(sym))
