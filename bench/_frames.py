@@ -33,10 +33,11 @@ def qty(rng: random.Random) -> str:
     return f"{rng.randrange(1, 300000) / 100000:.5f}"
 
 
-def book_levels(levels: int, rng: random.Random) -> tuple[list, list]:
-    """A snapshot of ``levels`` per side: bids ascending (best bid last, as /api/v1/depth sends them)."""
-    bids = [[price(MID_TICKS - i), qty(rng)] for i in range(levels, 0, -1)]
-    asks = [[price(MID_TICKS + i), qty(rng)] for i in range(1, levels + 1)]
+def book_levels(levels: int, rng: random.Random, mid: int = MID_TICKS) -> tuple[list, list]:
+    """A snapshot of ``levels`` per side around ``mid`` ticks: bids ascending (best bid last, as
+    /api/v1/depth sends them)."""
+    bids = [[price(mid - i), qty(rng)] for i in range(levels, 0, -1)]
+    asks = [[price(mid + i), qty(rng)] for i in range(1, levels + 1)]
     return bids, asks
 
 

@@ -12,11 +12,10 @@ import binascii
 import time
 from typing import Any, Iterable, Mapping, Sequence
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from cryptography.exceptions import InvalidSignature
-
 from .errors import BackpackAuthError
+
+# `cryptography` is imported inside the three functions that use the key (public_key_from_seed, sign,
+# verify): it adds about 8 MB of RSS, and a public-only feed never signs (docs/performance.md).
 
 DEFAULT_WINDOW_MS = 5000
 MAX_WINDOW_MS = 60000
@@ -71,6 +70,9 @@ def b64(raw: bytes) -> str:
 
 
 def public_key_from_seed(seed: bytes) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # lazy: see the imports
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
     return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
@@ -136,10 +138,15 @@ def signing_string(
 
 def sign(seed: bytes, message: str) -> str:
     """Base64 Ed25519 signature of ``message`` (UTF-8)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # lazy: see the imports
+
     return b64(Ed25519PrivateKey.from_private_bytes(seed).sign(message.encode("utf-8")))
 
 
 def verify(public_key: bytes, message: str, signature_b64: str) -> bool:
+    from cryptography.exceptions import InvalidSignature  # lazy: see the imports
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         sig = base64.b64decode(signature_b64, validate=True)
         Ed25519PublicKey.from_public_bytes(public_key).verify(sig, message.encode("utf-8"))

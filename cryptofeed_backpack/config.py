@@ -205,6 +205,7 @@ class BackpackConfig(_Frozen):
     ca_file: Optional[Path] = None
     depth_window: Literal[DEPTH_WINDOWS] = "realtime"
     snapshot_limit: Literal[SNAPSHOT_LIMITS] = 1000
+    snapshot_concurrency: int = Field(16, ge=1, le=100, description="book snapshot requests in flight at once; they share kept-alive connections")
     symbol_ttl_s: float = Field(300.0, ge=0)
     include_closed_markets: bool = False
     stream_silence_s: float = Field(30.0, gt=0, description="a subscribed stream silent this long is reported and resubscribed")

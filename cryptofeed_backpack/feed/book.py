@@ -45,6 +45,10 @@ class BookChannel:
         self.books: dict[str, BookSync] = {}  # exchange symbol -> its state machine
         self.last_snapshot_at: dict[str, float] = {}
         self._snapshot_tasks: dict[str, asyncio.Task] = {}
+        # config.snapshot_concurrency requests in flight: the others wait their turn and reuse the kept-alive
+        # connections, instead of one TLS handshake per market at start (docs/performance.md). The pace
+        # is the REST client's budget (transport/policy.py), which every request passes.
+        self._snapshot_slots = asyncio.Semaphore(feed.backpack_config.snapshot_concurrency)
         self._lock = asyncio.Lock()
         self._emitted_top: dict[str, tuple[dict, dict]] = {}  # what callbacks last saw under max_depth
 
@@ -58,6 +62,21 @@ class BookChannel:
         for book in self.books.values():
             book.reset()
         self._emitted_top.clear()
+
+    async def start_snapshots(self, symbols: dict[str, str]) -> None:
+        """Right after subscribing (exchange symbol -> symbol): fetch every book's snapshot now, while
+        its deltas buffer, as docs/protocol.md §4 lays out, instead of waiting for each market's first
+        delta. A quiet market is then synced without waiting for it to trade; a snapshot taken before
+        the subscription took effect shows as a gap at the next delta and is fetched again."""
+        for exchange_symbol, symbol in symbols.items():
+            if exchange_symbol in self._snapshot_tasks:
+                continue
+            self.book_for(exchange_symbol, symbol)
+            if capture.replaying():  # playback yields to no task: take the recorded snapshot here, as live did
+                with contextlib.suppress(capture.CaptureExhausted):
+                    await self._resync(exchange_symbol, symbol)
+                continue
+            self._snapshot_tasks[exchange_symbol] = asyncio.create_task(self._resync(exchange_symbol, symbol))
 
     def status(self) -> dict[str, BookStatus]:
         return {sym: BookStatus(b.symbol, b.synced, b.last_id, b.buffered, b.gaps, self.last_snapshot_at.get(sym))
@@ -123,7 +142,8 @@ class BookChannel:
         try:
             while True:
                 try:
-                    snapshot = await feed.backpack_rest().depth(exchange_symbol, feed.backpack_config.snapshot_limit)
+                    async with self._snapshot_slots:
+                        snapshot = await feed.backpack_rest().depth(exchange_symbol, feed.backpack_config.snapshot_limit)
                 except BackpackError as exc:
                     feed.metrics.book_event(exchange_symbol, "snapshot_errors")
                     LOG.warning("%s: %s snapshot failed: %s", feed.id, symbol, exc)

@@ -172,6 +172,8 @@ class BackpackFeed(Feed, BackpackRestMixin):
         public = self.public_streams()
         if public:
             await conn.write(subscribe_frame(public))
+            await self.book_channel.start_snapshots({s: self.exchange_symbol_to_std_symbol(s)
+                                                     for s in sorted(self.wanted_channels.get(L2_BOOK, ()))})
         await self.market_channels.subscribe_liquidations(conn)
         await self.account_channels.subscribe(conn)
         self.stream_guard.on_subscribed()

@@ -45,6 +45,7 @@ class SimStats:
     connections: int = 0
     subscriptions: int = 0
     rest_calls: int = 0
+    rest_connections: int = 0  # distinct client connections that carried REST calls (keep-alive reuse shows here)
     engine_events: int = 0
     errors_sent: int = 0
 

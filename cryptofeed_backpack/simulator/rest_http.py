@@ -48,6 +48,10 @@ async def edge(request: web.Request, handler):
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return await handler(request)
     sim.stats.rest_calls += 1
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    if peer not in sim._rest_peers:
+        sim._rest_peers.add(peer)
+        sim.stats.rest_connections += 1
     if sim.faults.in_outage():
         ctype, body = REST_FAULT_BODIES[503]
         return web.Response(status=503, text=body, content_type=ctype)

@@ -45,18 +45,37 @@ async def depth(request: web.Request) -> web.Response:
     if err:
         return err
     sim = sim_of(request)
+    m = sim.engine_market(spec.symbol)
+    asks, bids, last_id = _engine_depth(m, limit) if m is not None else _replayed_depth(sim, spec, limit)
+    body = {"asks": asks, "bids": bids, "lastUpdateId": str(last_id), "timestamp": time.time_ns() // 1000}
+    return json_reply(body)
+
+
+def _engine_depth(m, limit: int) -> tuple[list, list, int]:
+    """Rows straight from the engine's integer ticks and steps. Going through Decimals (sim.book)
+    cost most of a 1000-level reply, and a cold start asks for one per market (docs/performance.md)."""
+    asks, bids = m.asks, m.bids
+    # both ascending: the best bid is the LAST element (PROTOCOL §1.2)
+    return _rows(m.spec, asks, sorted(asks)[:limit]), _rows(m.spec, bids, sorted(bids)[-limit:]), m.update_id
+
+
+def _rows(spec, side: dict, prices: list) -> list:
+    # REST prices are not padded like WS ones ("86700" vs "86700.0"), PROTOCOL §1.2; quantities are
+    # written as on WS (spec.qty_str)
+    pd, qd = spec.price_decimals, spec.qty_decimals
+    if pd and qd:  # "%d.%02d" % divmod(v, 100) is fmt_scaled(v, 2) in one C call per value
+        ps, qs, pf, qf = 10 ** pd, 10 ** qd, f"%d.%0{pd}d", f"%d.%0{qd}d"
+        return [[(pf % divmod(p, ps)).rstrip("0").rstrip("."), qf % divmod(side[p], qs)] for p in prices]
+    return [[_dec_str(spec.price_dec(p)), spec.qty_str(side[p])] for p in prices]
+
+
+def _replayed_depth(sim, spec, limit: int) -> tuple[list, list, int]:
     book = sim.book(spec.symbol)
     asks = sorted(book.asks.items())[:limit]
     bids = sorted(book.bids.items(), reverse=True)[:limit]
-    bids.reverse()  # ascending: the best bid is the LAST element (PROTOCOL §1.2)
-    # REST prices are not padded like WS ones ("86700" vs "86700.0"), PROTOCOL §1.2
-    body = {
-        "asks": [[_dec_str(p), spec.qty_str(spec.qty_steps(q))] for p, q in asks],
-        "bids": [[_dec_str(p), spec.qty_str(spec.qty_steps(q))] for p, q in bids],
-        "lastUpdateId": str(book.last_update_id),
-        "timestamp": time.time_ns() // 1000,
-    }
-    return json_reply(body)
+    bids.reverse()
+    return ([[_dec_str(p), spec.qty_str(spec.qty_steps(q))] for p, q in asks],
+            [[_dec_str(p), spec.qty_str(spec.qty_steps(q))] for p, q in bids], book.last_update_id)
 
 
 def _trade_rows(m, trades) -> list:

@@ -81,6 +81,7 @@ class BackpackSimulator:
         self._paused = paused or self._records is not None
         self._record_path = Path(record) if record is not None else None
         self._rest_calls: deque = deque()
+        self._rest_peers: set = set()  # (host, port) of every connection that carried a REST call
         self._tasks: list[asyncio.Task] = []
         self._runner: Optional[web.AppRunner] = None
         self._tls: Optional[LoopbackTLS] = None
@@ -161,6 +162,12 @@ class BackpackSimulator:
             rb = self._replayer.books[symbol]
             return BookView(symbol, dict(rb.bids), dict(rb.asks), rb.update_id)
         return BookView.of(self.markets[symbol])
+
+    def engine_market(self, symbol: str) -> Optional[MarketSim]:
+        """The engine market behind ``symbol``, or None while a recording is replayed for it."""
+        if self._replayer is not None and symbol in self._replayer.books:
+            return None
+        return self.markets.get(symbol)
 
     def trade_ids(self, symbol: str) -> list[int]:
         """Every trade id the engine made on ``symbol``, oldest first: the tape a lossless feed must

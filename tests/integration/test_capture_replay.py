@@ -86,7 +86,7 @@ def test_capture_replays_to_the_live_callbacks(tmp_path, clean_symbols):
         got = [b[1:] for b in replayed.items[L2_BOOK] if b[0] == symbol]
         assert want and got and want[0][1] and got[0][1], symbol  # both start with a snapshot
         # Live, the snapshot reply came back while deltas were buffered, which it then absorbed; playback
-        # takes the recorded reply at the first delta and emits those few deltas one by one. From the
+        # takes the recorded reply as it subscribes and emits those few deltas one by one. From the
         # live snapshot's sequence number on, every book callback is the same.
         assert got[0][0] <= want[0][0], symbol
         start = [seq for seq, _, _ in got].index(want[0][0])

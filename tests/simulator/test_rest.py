@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from cryptofeed_backpack.simulator import BackpackSimulator
+from cryptofeed_backpack.simulator import DEFAULT_SPECS, BackpackSimulator
 
 from .conftest import payload
 
@@ -54,6 +54,32 @@ async def test_depth_shape_order_and_limits(sim, http):
     assert len(body["bids"]) == 5 and len(body["asks"]) == 5
     book = sim.book("BTC_USDC_PERP")
     assert Decimal(body["bids"][-1][0]) <= max(book.bids)
+
+
+async def test_depth_served_from_the_engine_matches_its_decimal_book(http):
+    """/depth renders the engine's integer book directly; it must say exactly what the authoritative
+    Decimal book (sim.book) says, in the REST text forms, for every kind of tick and step."""
+    symbols = [s.symbol for s in DEFAULT_SPECS if s.is_open] + ["ZZZ_USDC_PERP"]  # the last one gets a generic spec
+    async with BackpackSimulator(symbols=symbols, seed=11, rate=300, paused=True) as sim:
+        await sim.step(3000)  # the books move away from their seeded shape: deletions, new levels, trades
+        for symbol in symbols:
+            book = sim.book(symbol)
+            spec = sim.specs[symbol]
+            for limit in ("5", "1000"):
+                _, _, _, body = await get(http, sim, "/api/v1/depth", symbol=symbol, limit=limit)
+                n = int(limit)
+                asks = sorted(book.asks.items())[:n]
+                bids = sorted(book.bids.items())[-n:]
+                assert body["lastUpdateId"] == str(book.last_update_id)
+                assert [[Decimal(p), Decimal(q)] for p, q in body["asks"]] == [[p, q] for p, q in asks]
+                assert [[Decimal(p), Decimal(q)] for p, q in body["bids"]] == [[p, q] for p, q in bids]
+                # REST prices unpadded ("86700", not "86700.0"); quantities with the step's decimals, as on WS
+                assert all(p == _unpadded(p) for p, _ in body["asks"] + body["bids"])
+                assert all(q == spec.qty_str(spec.qty_steps(Decimal(q))) for _, q in body["asks"] + body["bids"])
+
+
+def _unpadded(text: str) -> str:
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 async def test_depth_errors(sim, http):
