@@ -35,7 +35,7 @@ class Outcome(Enum):
     STALE = "stale"  # already covered by the book (u <= last applied id): ignored
     GAP = "gap"  # the sequence broke: the book was dropped, re-snapshot and re-buffer
     SYNCED = "synced"  # a snapshot bridged the buffer: emit the whole book
-    SNAPSHOT_TOO_OLD = "snapshot_too_old"  # the buffer starts after L+1: fetch a newer snapshot
+    SNAPSHOT_TOO_OLD = "snapshot_too_old"  # the buffer, or the first live delta, starts after L+1: fetch a newer snapshot
     REJECTED = "rejected"  # an implausible delta (ids far ahead): dropped, the book resyncs without it
 
 
@@ -68,7 +68,7 @@ class BookSync:
     """
 
     __slots__ = ("symbol", "_factory", "_buffer", "max_buffer", "container", "bids", "asks", "last_id", "gaps",
-                 "_best_of", "_stale_run", "best_bid", "best_ask")
+                 "_best_of", "_stale_run", "best_bid", "best_ask", "_bridged")
 
     def __init__(self, symbol: str, factory: Callable[[], Sides], max_buffer: int = 20_000,
                  best: Optional[Callable[[MutableMapping, bool], object]] = None):
@@ -85,6 +85,9 @@ class BookSync:
         self._stale_run = 0
         # the best bid and ask as last known (None: unknown, looked up when next needed)
         self.best_bid = self.best_ask = None
+        # a delta has continued the current snapshot (until then, a jump past L+1 means the snapshot
+        # predates the subscription, not that the stream lost a delta)
+        self._bridged = False
 
     @property
     def synced(self) -> bool:
@@ -101,6 +104,7 @@ class BookSync:
         self.last_id = None
         self._stale_run = 0
         self.best_bid = self.best_ask = None
+        self._bridged = False
 
     def on_delta(self, msg: DepthMsg) -> Outcome:
         last = self.last_id
@@ -119,6 +123,13 @@ class BookSync:
             return self._gap(msg)
         self._stale_run = 0
         if msg.first_id > last + 1:
+            if not self._bridged:
+                # The snapshot was taken before the subscription took effect (the feed asks for it
+                # right after subscribing): the ids between were never going to arrive. Not a gap in
+                # the stream; the caller fetches a newer snapshot, which this delta will bridge.
+                self.reset()
+                self._buffer.append(msg)
+                return Outcome.SNAPSHOT_TOO_OLD
             return self._gap(msg)
         # U == last+1, or a straddling delta (U <= last < u): absolute levels make re-applying safe.
         bids, asks = msg.bids, msg.asks
@@ -127,6 +138,7 @@ class BookSync:
         if asks:
             self.best_ask = apply_levels(self.asks, asks, self.best_ask, False)
         self.last_id = msg.last_id
+        self._bridged = True
         bid, ask = self.best_bid, self.best_ask
         # the call only when a best is unknown or the two meet: most deltas leave both known and apart
         if (bids or asks) and (bid is None or ask is None or bid >= ask) and self.crossed():
@@ -163,6 +175,7 @@ class BookSync:
         apply_levels(self.bids, snap.bids)
         apply_levels(self.asks, snap.asks)
         self.best_bid = self.best_ask = None
+        self._bridged = False
         self.last_id = top
         self._buffer.clear()
         for msg in pending:

@@ -67,7 +67,8 @@ class BookChannel:
         """Right after subscribing (exchange symbol -> symbol): fetch every book's snapshot now, while
         its deltas buffer, as docs/protocol.md §4 lays out, instead of waiting for each market's first
         delta. A quiet market is then synced without waiting for it to trade; a snapshot taken before
-        the subscription took effect shows as a gap at the next delta and is fetched again."""
+        the subscription took effect is found out by the first delta (book_sync: SNAPSHOT_TOO_OLD, not a
+        gap) and is fetched again."""
         for exchange_symbol, symbol in symbols.items():
             if exchange_symbol in self._snapshot_tasks:
                 continue
@@ -125,7 +126,11 @@ class BookChannel:
             LOG.warning("%s: %s depth gap or crossed book (at U=%d): book dropped, resyncing from REST",
                         self.feed.id, symbol, msg.first_id)
             self._emitted_top.pop(symbol, None)
-        if outcome in (Outcome.BUFFERED, Outcome.GAP, Outcome.REJECTED) and msg.symbol not in self._snapshot_tasks:
+        if outcome is Outcome.SNAPSHOT_TOO_OLD:  # the first delta showed the snapshot predates the subscription
+            metrics.book_event(msg.symbol, "snapshot_retries")
+            self._emitted_top.pop(symbol, None)
+        if outcome in (Outcome.BUFFERED, Outcome.GAP, Outcome.REJECTED, Outcome.SNAPSHOT_TOO_OLD) \
+                and msg.symbol not in self._snapshot_tasks:
             if capture.replaying():  # playback feeds frames without yielding: take the recorded snapshot in line
                 with contextlib.suppress(capture.CaptureExhausted):
                     await self._resync(msg.symbol, symbol)

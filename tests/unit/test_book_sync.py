@@ -161,3 +161,14 @@ def test_crossing_is_detected_exactly_as_a_full_scan_would(deltas, sorted_sides)
             return
         assert book.best_bid in (None, max(ref_bids, default=None))
         assert book.best_ask in (None, min(ref_asks, default=None))
+
+
+def test_a_snapshot_older_than_the_subscription_is_refetched_and_the_stream_continues():
+    book = BookSync("BTC-USDC-PERP", dict_book)
+    assert book.on_snapshot(snapshot(10)) is Outcome.SYNCED  # fetched before the subscription took effect
+    assert book.on_delta(delta(14, 15, bids=[("100", "9")])) is Outcome.SNAPSHOT_TOO_OLD
+    assert not book.synced and book.gaps == 0 and book.buffered == 1
+    assert book.on_snapshot(snapshot(14)) is Outcome.SYNCED  # the newer one bridges the kept delta
+    assert book.last_id == 15 and book.bids[D("100")] == D("9")
+    assert book.on_delta(delta(17, 17)) is Outcome.GAP  # once bridged, a jump is a real gap
+    assert book.gaps == 1

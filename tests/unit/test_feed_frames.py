@@ -236,14 +236,32 @@ def test_snapshot_bridges_the_deltas_and_ends_at_the_book_ticker(feed):
     assert f.book_status()["SUI_USDC"].synced and f.book_status()["SUI_USDC"].gaps == 0
 
 
+def _skipping(first_id: int) -> bytes:
+    frame = json.loads(fixtures.raw("ws_depth__aggregated_200ms.json"))
+    frame["data"]["U"] = first_id
+    return json.dumps(frame).encode()
+
+
 def test_a_delta_that_skips_an_id_is_a_gap_not_applied(feed):
     f, got = feed
     synced_book(f)
-    run(f, fixtures.raw("ws_depth__aggregated_200ms.json"))  # U 2718281802: 2718281801 never arrived
-    assert got[L2_BOOK] == []
+    run(f, fixtures.raw("ws_depth__delta.json"), _skipping(2718281803))  # 2718281802 never arrived
+    assert len(got[L2_BOOK]) == 1  # only the delta before the hole
     assert f.metrics.counters["book_gaps"] == 1
     status = f.book_status()["SUI_USDC"]
     assert not status.synced and status.gaps == 1
+
+
+def test_a_first_delta_past_the_snapshot_means_a_newer_snapshot_not_a_gap(feed):
+    # The feed asks for snapshots right after subscribing, so one can predate the subscription: the
+    # first delta then starts after L+1 (2718281802 > 2718281801). The stream lost nothing.
+    f, got = feed
+    synced_book(f)
+    run(f, fixtures.raw("ws_depth__aggregated_200ms.json"))
+    assert got[L2_BOOK] == []
+    assert f.metrics.counters.get("book_gaps", 0) == 0 and f.metrics.counters["book_snapshot_retries"] == 1
+    status = f.book_status()["SUI_USDC"]
+    assert not status.synced and status.gaps == 0 and status.buffered == 1  # kept for the next snapshot to bridge
 
 
 def test_a_delta_the_snapshot_already_contains_is_stale(feed):
