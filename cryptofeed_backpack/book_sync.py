@@ -25,7 +25,8 @@ Sides = tuple[object, MutableMapping, MutableMapping]
 
 #: a delta may advance the book by at most this many ids; more is not an update but a corrupt frame
 MAX_ID_JUMP = 10_000_000
-#: this many stale deltas in a row mean the book's id ran ahead of the stream: resync
+#: this many stale deltas in a row, once a delta has continued the snapshot, mean the book's id ran
+#: ahead of the stream: resync (before that, up to ``max_buffer`` are read through)
 MAX_STALE_RUN = 50
 
 
@@ -118,7 +119,10 @@ class BookSync:
             return Outcome.BUFFERED
         if msg.last_id <= last:
             self._stale_run += 1
-            if self._stale_run < MAX_STALE_RUN:
+            # Before a delta has continued the snapshot, a long stale run is expected: a consumer that
+            # lags the exchange gets a snapshot ahead of the deltas still queued for it, and must read
+            # through them. After that, a stale run means the book's id ran ahead of the stream.
+            if self._stale_run < (MAX_STALE_RUN if self._bridged else self.max_buffer):
                 return Outcome.STALE
             return self._gap(msg)
         self._stale_run = 0

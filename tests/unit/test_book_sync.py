@@ -172,3 +172,14 @@ def test_a_snapshot_older_than_the_subscription_is_refetched_and_the_stream_cont
     assert book.last_id == 15 and book.bids[D("100")] == D("9")
     assert book.on_delta(delta(17, 17)) is Outcome.GAP  # once bridged, a jump is a real gap
     assert book.gaps == 1
+
+
+def test_a_lagging_consumer_reads_through_the_deltas_its_snapshot_already_holds():
+    # The snapshot (L=1000) was taken while deltas 1..1000 were still queued for this consumer.
+    book = BookSync("BTC-USDC-PERP", dict_book)
+    book.on_snapshot(snapshot(1000))
+    outcomes = {book.on_delta(delta(i, i)) for i in range(1, 1001)}
+    assert outcomes == {Outcome.STALE} and book.synced and book.gaps == 0
+    assert book.on_delta(delta(1001, 1001, bids=[("100", "4")])) is Outcome.APPLIED
+    # once continued, a run of stale deltas means the book ran ahead of the stream
+    assert [book.on_delta(delta(5, 5)) for _ in range(50)][-1] is Outcome.GAP

@@ -149,6 +149,7 @@ def test_far_ahead_u_does_not_freeze_the_book():
 def test_a_run_of_stale_deltas_resyncs():
     book = BookSync("X", lambda: (None, {}, {}))
     book.on_snapshot(DepthSnapshot(asks=[(Decimal(11), Decimal(1))], bids=[(Decimal(10), Decimal(1))], lastUpdateId=1000))
+    assert book.on_delta(DepthMsg(symbol="X", first_id=1001, last_id=1001)) is Outcome.APPLIED  # the stream continued it
     outcomes = [book.on_delta(DepthMsg(symbol="X", first_id=i, last_id=i)) for i in range(1, 60)]
     assert outcomes[:49] == [Outcome.STALE] * 49 and outcomes[49] is Outcome.GAP
 
