@@ -117,12 +117,12 @@ def start_producer(markets: int, rate: float, duration: float) -> tuple[subproce
     return proc, info
 
 
-def run_rate(rate: float, markets: int, warmup: float, seconds: float, client: str = "picows") -> dict:
+def run_rate(rate: float, markets: int, warmup: float, seconds: float, client: str = "picows", loop: str = "uvloop") -> dict:
     producer, info = start_producer(markets, rate, warmup + seconds + 25)
     consumer = None
     try:
         consumer = subprocess.Popen([sys.executable, __file__, "--consumer", info["WS"], info["REST"], info["CA"], info["MARKETS"],
-                                     str(warmup), str(seconds), client], stdout=subprocess.PIPE, text=True)
+                                     str(warmup), str(seconds), client, loop], stdout=subprocess.PIPE, text=True)
         line = consumer.stdout.readline()
         p0, t0 = cpu_seconds(producer.pid), time.monotonic()
         if line.strip() != "MEASURING":
@@ -185,8 +185,13 @@ def render_ratios(rows: list[dict], clients: list[str]) -> str:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--consumer":
-        ws, rest, ca, markets, warmup, seconds, client = sys.argv[2:9]
-        result = asyncio.run(consume(ws, rest, ca, markets.split(","), float(warmup), float(seconds), client))
+        ws, rest, ca, markets, warmup, seconds, client, loop = sys.argv[2:10]
+        run = asyncio.run
+        if loop == "uvloop":  # what cryptofeed's FeedHandler installs by default (config uvloop: true)
+            import uvloop
+
+            run = uvloop.run
+        result = run(consume(ws, rest, ca, markets.split(","), float(warmup), float(seconds), client))
         print(json.dumps(result), flush=True)
         return
     parser = argparse.ArgumentParser()
@@ -196,13 +201,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--clients", default="picows,websockets",
                         help="BackpackConfig.connection.ws_client values, run interleaved; ratios are against the last")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="the consumer's event loop: uvloop is what cryptofeed's FeedHandler installs by default")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     clients = args.clients.split(",")
-    rows = [run_rate(float(r), args.markets, args.warmup, args.seconds, client)
+    rows = [run_rate(float(r), args.markets, args.warmup, args.seconds, client, args.loop)
             for r in args.rates.split(",") for client in clients]
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: under contention a process gets its share of a "
           "core, so frames per CPU-second is the figure that carries over")
+    print(f"consumer event loop: {args.loop}")
     print(render(rows, args.markets))
     ratios = render_ratios(rows, clients)
     if ratios:
