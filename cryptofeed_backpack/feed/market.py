@@ -71,9 +71,15 @@ class MarketChannels:
             await self.feed.callback(L1_BOOK, market.l1_book(msg, symbol), timestamp)
 
     async def on_kline(self, msg: KlineMsg, symbol: str, timestamp: float) -> None:
-        if self.feed.candle_closed_only and not msg.closed:
+        feed = self.feed
+        if feed.candle_closed_only and not msg.closed:
+            return  # unread: KlineMsg defers its checks to candle() for this reason
+        try:
+            candle = market.candle(msg, symbol, feed.candle_interval)
+        except ValueError as exc:  # a bad value: the same outcome as a frame that fails to decode
+            feed.drop("undecodable", "kline", repr(msg), exc)
             return
-        await self.feed.callback(CANDLES, market.candle(msg, symbol, self.feed.candle_interval), timestamp)
+        await feed.callback(CANDLES, candle, timestamp)
 
     async def on_mark_price(self, msg: MarkPriceMsg, symbol: str, timestamp: float) -> None:
         if self.want_funding:

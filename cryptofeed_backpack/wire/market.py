@@ -13,7 +13,7 @@ import msgspec
 from cryptofeed.defines import BUY, CANDLES, FILLED, FUNDING, L2_BOOK, LIQUIDATIONS, OPEN_INTEREST, SELL, TICKER, TRADES
 from cryptofeed.types import Candle, Funding, Index, L1Book, Liquidation, OpenInterest, Ticker, Trade
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from ..constants import EXCHANGE_ID, SIDES, STREAM_FOR_CHANNEL
 from msgspec.structs import force_setattr
@@ -134,7 +134,11 @@ class BestPricesMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_eve
 
 class KlineMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(CANDLES)):
     """``kline.<interval>.<symbol>``: ``t``/``T`` naive ISO strings, ``X`` true on the closing update.
-    ``o``/``c``/``h``/``l`` are decoded as text and stored as interned, validated Decimals (wire/prices.py)."""
+
+    Unlike the other Structs this one keeps its values as text and ``candle()`` checks them as it
+    converts: a kline stream repeats every open update of a candle, and a feed with
+    ``candle_closed_only`` (cryptofeed's default) drops all of those unread, so checking them on
+    decode would be work for nothing (docs/performance.md). A bad value still never reaches a callback."""
 
     symbol: str = msgspec.field(name="s")
     start: str = msgspec.field(name="t")
@@ -144,31 +148,9 @@ class KlineMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(CA
     close: Optional[str] = msgspec.field(name="c", default=None)
     high: Optional[str] = msgspec.field(name="h", default=None)
     low: Optional[str] = msgspec.field(name="l", default=None)
-    volume: Optional[Decimal] = msgspec.field(name="v", default=None)
+    volume: Optional[str] = msgspec.field(name="v", default=None)
     trades: Optional[int] = msgspec.field(name="n", default=None)
     event_time_us: int = msgspec.field(name="E", default=0)
-
-    def __post_init__(self):
-        # the four prices become interned, validated Decimals (wire/prices.py): a candle's prices repeat
-        # across its updates and with the book's. Unrolled, not a loop over names: this runs on every update.
-        text = self.open
-        if text is not None:
-            force_setattr(self, "open", _price(text) or _new_price(text))
-        text = self.close
-        if text is not None:
-            force_setattr(self, "close", _price(text) or _new_price(text))
-        text = self.high
-        if text is not None:
-            force_setattr(self, "high", _price(text) or _new_price(text))
-        text = self.low
-        if text is not None:
-            force_setattr(self, "low", _price(text) or _new_price(text))
-        q = self.volume
-        if q is not None and not (q.is_finite() and q >= ZERO and q.adjusted() < MAX_ADJUSTED_EXPONENT):
-            check_amount(q, "kline v")
-        # parsed here so a bad time is a rejected frame, not an exception in a callback
-        iso_to_s(self.start)
-        iso_to_s(self.end)
 
 
 class MarkPriceMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(FUNDING)):
@@ -262,8 +244,25 @@ def l1_book(msg: BookTickerMsg, symbol: str, raw=None) -> L1Book:
 
 
 def candle(msg: KlineMsg, symbol: str, interval: str, raw=None) -> Candle:
+    """Checks the values as it converts them (KlineMsg keeps text); a bad one raises ValueError."""
     return Candle(EXCHANGE_ID, symbol, iso_to_s(msg.start), iso_to_s(msg.end), interval, msg.trades,
-                  msg.open, msg.close, msg.high, msg.low, msg.volume, msg.closed, msg.event_time_us / US_PER_S, raw=raw)
+                  _kline_price(msg.open), _kline_price(msg.close), _kline_price(msg.high), _kline_price(msg.low),
+                  _kline_amount(msg.volume), msg.closed, msg.event_time_us / US_PER_S, raw=raw)
+
+
+def _kline_price(text: Optional[str]) -> Optional[Decimal]:
+    return None if text is None else (_price(text) or _new_price(text))
+
+
+def _kline_amount(text: Optional[str]) -> Optional[Decimal]:
+    if text is None:
+        return None
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, TypeError):
+        raise ValueError(f"kline v {text!r} is not a decimal number") from None
+    check_amount(value, "kline v")
+    return value
 
 
 def funding(msg: MarkPriceMsg, symbol: str, raw=None) -> Funding:

@@ -85,7 +85,7 @@ def feed(clean_symbols):
 FIELDS = [
     ("ws_trade__taker_buy.json", "p", "price"), ("ws_trade__taker_buy.json", "q", "amount"),
     ("ws_bookTicker__both_sides.json", "a", "price"), ("ws_bookTicker__both_sides.json", "B", "amount"),
-    ("ws_kline__open.json", "c", "price"), ("ws_markPrice__perp.json", "p", "price"),
+    ("ws_kline__closed.json", "c", "price"), ("ws_kline__closed.json", "v", "amount"), ("ws_markPrice__perp.json", "p", "price"),
     ("ws_markPrice__perp.json", "f", "signed"), ("ws_openInterest__perp.json", "o", "amount"),
     ("ws_liquidation__symbol_stream.json", "q", "amount"),
 ]
@@ -112,9 +112,17 @@ def test_bad_depth_levels_never_reach_the_book(feed, bad):
     assert f.metrics.counters["dropped_undecodable"] == 2
 
 
+def test_an_open_kline_is_dropped_unread_under_candle_closed_only(feed):
+    # KlineMsg defers its checks to candle(): an update cryptofeed's default drops is never checked,
+    # and never delivered either way
+    f, seen = feed
+    asyncio.run(push(f, [mutate(fixtures.load("ws_kline__open.json"), "c", "NaN"), fixtures.raw("ws_kline__open.json")]))
+    assert seen == [] and f.metrics.counters.get("dropped_messages", 0) == 0
+
+
 def test_a_bad_kline_time_a_deep_frame_and_a_raising_callback_do_not_escape(feed):
     f, seen = feed
-    kline = fixtures.load("ws_kline__open.json")
+    kline = fixtures.load("ws_kline__closed.json")
     deep = b"[" * 1500 + b"]" * 1500
     asyncio.run(push(f, [mutate(kline, "t", "yesterday"), deep, b"\xff\xfe", b"", b"null", b"{}"]))
     assert f.metrics.counters["dropped_messages"] == 6 and seen == []
