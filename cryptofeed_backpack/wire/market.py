@@ -3,6 +3,7 @@
 Single-letter field names mirror the wire keys (``rename`` keeps them readable in Python).
 Every Struct refuses NaN, Infinity, non-positive prices and negative quantities in
 ``__post_init__``, so a frame that decodes is a frame that is safe to put in a book or a callback.
+(KlineMsg is the exception: ``candle()`` checks its values, see its docstring.)
 Fixtures: ``tests/fixtures/ws_<stream>__*.json``.
 """
 from __future__ import annotations
