@@ -174,7 +174,8 @@ def render_ratios(rows: list[dict], clients: list[str]) -> str:
             continue
         for name in clients[:-1]:
             r = by_client.get(name)
-            if r is None or not r["cpu_pct"] or not base["cpu_pct"]:
+            if r is None or not r["cpu_pct"] or not base["cpu_pct"] or not base["frames_per_s"]:
+                # a client that received nothing (its books never synced) has no ratio: the table above shows it
                 continue
             per_cpu = (r["frames_per_s"] / r["cpu_pct"]) / (base["frames_per_s"] / base["cpu_pct"])
             target = "max" if not rate else f"{rate:,.0f}"
