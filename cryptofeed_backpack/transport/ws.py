@@ -26,9 +26,10 @@ LOG = logging.getLogger("feedhandler")
 STABLE_CONNECTION_S = 5.0
 
 
-def connect_error(exc: BaseException, address: str, route) -> Optional[BackpackConnectionError]:
-    """The BackpackConnectionError a failed WebSocket connect becomes, or None when ``exc`` is not a
-    failure of the network path (a bug, a refused upgrade...), which then propagates as it is."""
+def connect_error(exc: BaseException, address: str, route, on_error=None) -> Optional[BackpackConnectionError]:
+    """The BackpackConnectionError a failed WebSocket connect becomes (handed to ``on_error`` first), or
+    None when ``exc`` is not a failure of the network path (a bug, a refused upgrade...), which then
+    propagates as it is."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         fix = ("the server certificate is not trusted; set BackpackConfig.ca_file to the CA bundle "
                "(the simulator prints its CA file)")
@@ -36,8 +37,11 @@ def connect_error(exc: BaseException, address: str, route) -> Optional[BackpackC
         fix = _route_fix(route)
     else:
         return None
-    return BackpackConnectionError(
+    error = BackpackConnectionError(
         f"websocket connect to {address} via {route.describe()} failed: {type(exc).__name__}: {exc}", fix=fix)
+    if on_error is not None:
+        on_error(error)
+    return error
 
 
 def _is_proxy_error(exc: BaseException) -> bool:
@@ -63,11 +67,9 @@ class BackpackWSConn(WSAsyncConn):
         try:
             await super()._open()
         except Exception as exc:
-            error = connect_error(exc, self.address, self.route)
+            error = connect_error(exc, self.address, self.route, self.on_error)
             if error is None:
                 raise
-            if self.on_error is not None:
-                self.on_error(error)
             raise error from None
 
 

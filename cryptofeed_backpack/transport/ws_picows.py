@@ -287,11 +287,9 @@ class PicowsConn(AsyncConnection):
             async with asyncio.timeout(OPEN_TIMEOUT_S):
                 transport, _ = await picows.ws_connect(lambda *_: listener, self.address, **self.connect_options())
         except Exception as exc:
-            error = connect_error(exc, self.address, self.route)
+            error = connect_error(exc, self.address, self.route, self.on_error)
             if error is None:
                 raise
-            if self.on_error is not None:
-                self.on_error(error)
             raise error from None
         self.conn = transport
         self.sent = 0

@@ -84,15 +84,15 @@ class DepthMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(L2
             force_setattr(self, "bids", _levels(levels, "depth b"))
 
 
-class BookTickerMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(TICKER)):
-    """``bookTicker.<symbol>``: best ask ``a``/``A``, best bid ``b``/``B`` (null when a side is empty).
-    The prices are decoded as text and stored as interned, validated Decimals (wire/prices.py)."""
+class BestPricesMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(TICKER)):
+    """``bookTicker.<symbol>`` read for TICKER alone: best ask ``a`` and best bid ``b`` (null when a side
+    is empty), without their sizes, which a ticker does not carry, so the sizes are neither built as
+    Decimals nor checked (docs/performance.md). The prices are decoded as text and stored as interned,
+    validated Decimals (wire/prices.py)."""
 
     symbol: str = msgspec.field(name="s")
     ask_price: Optional[str] = msgspec.field(name="a", default=None)
-    ask_qty: Optional[Decimal] = msgspec.field(name="A", default=None)
     bid_price: Optional[str] = msgspec.field(name="b", default=None)
-    bid_qty: Optional[Decimal] = msgspec.field(name="B", default=None)
     update_id: Optional[int] = msgspec.field(name="u", default=None)
     engine_time_us: int = msgspec.field(name="T", default=0)
     event_time_us: int = msgspec.field(name="E", default=0)
@@ -105,32 +105,22 @@ class BookTickerMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_eve
         text = self.bid_price
         if text is not None:
             force_setattr(self, "bid_price", _price(text) or _new_price(text))
+
+
+class BookTickerMsg(BestPricesMsg, frozen=True, tag_field=EVENT_FIELD, tag=_event(TICKER)):
+    """``bookTicker.<symbol>`` whole: the best prices with their sizes ``A``/``B`` (L1_BOOK needs them)."""
+
+    ask_qty: Optional[Decimal] = msgspec.field(name="A", default=None)
+    bid_qty: Optional[Decimal] = msgspec.field(name="B", default=None)
+
+    def __post_init__(self):
+        super().__post_init__()
         q = self.ask_qty
         if q is not None and not (q.is_finite() and q >= ZERO and q.adjusted() < MAX_ADJUSTED_EXPONENT):
             check_amount(q, "bookTicker A")
         q = self.bid_qty
         if q is not None and not (q.is_finite() and q >= ZERO and q.adjusted() < MAX_ADJUSTED_EXPONENT):
             check_amount(q, "bookTicker B")
-
-
-class BestPricesMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(TICKER)):
-    """``bookTicker.<symbol>`` read for TICKER alone: the best prices without their sizes, which a
-    ticker does not carry, so the sizes are neither built as Decimals nor checked (docs/performance.md)."""
-
-    symbol: str = msgspec.field(name="s")
-    ask_price: Optional[str] = msgspec.field(name="a", default=None)
-    bid_price: Optional[str] = msgspec.field(name="b", default=None)
-    update_id: Optional[int] = msgspec.field(name="u", default=None)
-    engine_time_us: int = msgspec.field(name="T", default=0)
-    event_time_us: int = msgspec.field(name="E", default=0)
-
-    def __post_init__(self):
-        text = self.ask_price
-        if text is not None:
-            force_setattr(self, "ask_price", _price(text) or _new_price(text))
-        text = self.bid_price
-        if text is not None:
-            force_setattr(self, "bid_price", _price(text) or _new_price(text))
 
 
 class KlineMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(CANDLES)):
@@ -234,7 +224,7 @@ def trade(msg: TradeMsg, symbol: str, raw=None) -> Trade:
                  msg.engine_time_us / US_PER_S, id=str(msg.trade_id), raw=raw)
 
 
-def ticker(msg: BookTickerMsg | BestPricesMsg, symbol: str, raw=None) -> Ticker:
+def ticker(msg: BestPricesMsg, symbol: str, raw=None) -> Ticker:
     return Ticker(EXCHANGE_ID, symbol, msg.bid_price, msg.ask_price, (msg.engine_time_us or msg.event_time_us) / US_PER_S,
                   raw=raw)
 

@@ -89,10 +89,3 @@ def intern_levels(struct, field: str, name: str) -> None:
     levels = getattr(struct, field)
     if levels:  # most realtime deltas touch one side only
         force_setattr(struct, field, PRICES.levels(levels, name))
-
-
-def intern_price(struct, field: str) -> None:
-    """Inside a frozen Struct's ``__post_init__``: replace a price text (or None) by its interned Decimal."""
-    text = getattr(struct, field)
-    if text is not None:
-        force_setattr(struct, field, PRICES[text])
