@@ -40,6 +40,11 @@ class Outcome(Enum):
     REJECTED = "rejected"  # an implausible delta (ids far ahead): dropped, the book resyncs without it
 
 
+#: the outcome of nearly every delta, bound once: reading a member off an Enum class is a descriptor
+#: call, about as dear as the rest of a one-level delta's bookkeeping (docs/performance.md)
+APPLIED = Outcome.APPLIED
+
+
 def apply_levels(side: MutableMapping, levels: Sequence[Level], best=None, is_bid: bool = True):
     """Apply absolute levels to one side; return the side's best price as far as ``best`` (the best
     before, None if unknown) and the levels tell: a better new price replaces it, deleting it makes it
@@ -147,7 +152,7 @@ class BookSync:
         # the call only when a best is unknown or the two meet: most deltas leave both known and apart
         if (bids or asks) and (bid is None or ask is None or bid >= ask) and self.crossed():
             return self._gap(None)
-        return Outcome.APPLIED
+        return APPLIED
 
     def crossed(self) -> bool:
         """Best bid at or above best ask: a book no exchange can have."""

@@ -12,13 +12,13 @@ import logging
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Optional
+from typing import Awaitable, Optional
 
-from cryptofeed.defines import ASK, BID, L2_BOOK
+from cryptofeed.defines import ASK, BID
 from cryptofeed.types import OrderBook
 
 from .. import capture
-from ..book_sync import BookSync, Outcome
+from ..book_sync import APPLIED, BookSync, Outcome
 from ..errors import BackpackError
 from ..transport.policy import Backoff
 from ..wire.common import US_PER_S, us_to_s
@@ -50,6 +50,10 @@ class BookChannel:
         # is the REST client's budget (transport/policy.py), which every request passes.
         self._snapshot_slots = asyncio.Semaphore(feed.backpack_config.snapshot_concurrency)
         self._lock = asyncio.Lock()
+        # True while _resync holds the lock across a snapshot's callbacks: what every delta checks,
+        # cheaper than asking the lock (a Python call). Frames are handled one at a time, so the lock
+        # is only ever wanted by a snapshot and at most one delta waiting behind it.
+        self._emitting_snapshot = False
         self._emitted_top: dict[str, tuple[dict, dict]] = {}  # what callbacks last saw under max_depth
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -96,24 +100,27 @@ class BookChannel:
             book = self.books[exchange_symbol] = BookSync(symbol, factory, best=_best)
         return book
 
-    async def on_depth(self, msg: DepthMsg, symbol: str, timestamp: float, *, holding_lock: bool = False) -> None:
-        if not holding_lock and self._lock.locked():
+    def on_depth(self, msg: DepthMsg, symbol: str, timestamp: float) -> Optional[Awaitable]:
+        """Apply the delta now; return the delivery to await, or None when it delivers nothing."""
+        if self._emitting_snapshot:
             # a snapshot is being emitted (_resync holds the lock across its callbacks): later deltas
             # must reach callbacks after it. Otherwise frames arrive one at a time and a book is only
             # re-seeded while it is unsynced, so an applied delta needs no lock (docs/performance.md).
-            async with self._lock:
-                await self.on_depth(msg, symbol, timestamp, holding_lock=True)
-            return
+            return self._on_depth_after_snapshot(msg, symbol, timestamp)
         book = self.books.get(msg.symbol) or self.book_for(msg.symbol, symbol)
         outcome = book.on_delta(msg)
-        if outcome is Outcome.APPLIED:
+        if outcome is APPLIED:
             if self.feed.max_depth:
-                await self._emit_top_delta(book, msg, timestamp)
-            else:
-                await self.feed.book_callback(L2_BOOK, book.container, timestamp, timestamp=(msg.engine_time_us or msg.event_time_us) / US_PER_S, raw=None,
-                                              sequence_number=msg.last_id, delta={BID: msg.bids, ASK: msg.asks})
-            return
-        await self._not_applied(msg, symbol, outcome)
+                return self._emit_top_delta(book, msg, timestamp)
+            return self.feed.deliver_book(book.container, timestamp, (msg.engine_time_us or msg.event_time_us) / US_PER_S,
+                                          msg.last_id, {BID: msg.bids, ASK: msg.asks})
+        return self._not_applied(msg, symbol, outcome)
+
+    async def _on_depth_after_snapshot(self, msg: DepthMsg, symbol: str, timestamp: float) -> None:
+        async with self._lock:
+            delivery = self.on_depth(msg, symbol, timestamp)
+            if delivery is not None:
+                await delivery
 
     async def _not_applied(self, msg: DepthMsg, symbol: str, outcome: Outcome) -> None:
         metrics = self.feed.metrics
@@ -160,7 +167,11 @@ class BookChannel:
                         now = time.time()
                         self.last_snapshot_at[exchange_symbol] = now
                         feed.metrics.book_synced(exchange_symbol)
-                        await self._emit_snapshot(book, snapshot, now)
+                        self._emitting_snapshot = True
+                        try:
+                            await self._emit_snapshot(book, snapshot, now)
+                        finally:
+                            self._emitting_snapshot = False
                         return
                 feed.metrics.book_event(exchange_symbol, "snapshot_retries")
                 await asyncio.sleep(backoff.next_delay())
@@ -186,8 +197,7 @@ class BookChannel:
             top = self._top(book)
             self._emitted_top[book.symbol] = top
             container = self._truncated(book, top)
-        await self.feed.book_callback(L2_BOOK, container, timestamp, timestamp=ts, raw=None,
-                                      sequence_number=book.last_id, delta=None)
+        await self.feed.deliver_book(container, timestamp, ts, book.last_id, None)
 
     async def _emit_top_delta(self, book: BookSync, msg: DepthMsg, timestamp: float) -> None:
         """Under ``max_depth``: what changed in the top levels callbacks last saw, if anything did."""
@@ -197,8 +207,8 @@ class BookChannel:
         if not delta[BID] and not delta[ASK]:
             return
         self._emitted_top[book.symbol] = top
-        await self.feed.book_callback(L2_BOOK, self._truncated(book, top), timestamp, timestamp=(msg.engine_time_us or msg.event_time_us) / US_PER_S, raw=None,
-                                      sequence_number=msg.last_id, delta=delta)
+        await self.feed.deliver_book(self._truncated(book, top), timestamp, (msg.engine_time_us or msg.event_time_us) / US_PER_S,
+                                     msg.last_id, delta)
 
     async def shutdown(self) -> None:
         for task in self._snapshot_tasks.values():

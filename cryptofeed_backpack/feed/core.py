@@ -9,7 +9,7 @@ and error replies are counted, logged once per kind, and dropped; they never esc
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import Any, Awaitable, Optional
 
 import msgspec
 from cryptofeed.callback import Callback
@@ -22,7 +22,7 @@ from ..config import BackpackConfig
 from ..constants import (CANDLE_INTERVALS, EXCHANGE_ID, REST_URL, STREAM_FOR_CHANNEL, STREAMS, WS_INVALID_STREAM, WS_URL,
                          Rest, depth_stream_prefix)
 from ..errors import BackpackAuthError, BackpackConfigError, BackpackStreamError
-from ..observability.metrics import FeedMetrics as Metrics
+from ..observability.metrics import COUNT, LAST_AT, FeedMetrics as Metrics
 from ..transport.proxy import websocket_proxy_route, ws_proxy_argument
 from ..transport.ws import BackpackWSConn, ReconnectingHandler
 from ..transport.ws_picows import PicowsConn
@@ -102,6 +102,7 @@ class BackpackFeed(Feed, BackpackRestMixin):
             super().__init__(config=cryptofeed_config, **kwargs)
 
         self.metrics = Metrics()
+        self._frame_cells = self.metrics.frame_cells
         self.rest_client = None
         self.last_connection_error: Optional[BaseException] = None
         self.websocket_endpoints = [WebsocketEndpoint(bp.ws_url, options=self._ws_options(), authentication=None)]
@@ -181,11 +182,38 @@ class BackpackFeed(Feed, BackpackRestMixin):
     def open_websockets(self) -> list[AsyncConnection]:
         return [h.conn for h in self.connection_handlers if isinstance(h.conn, (PicowsConn, WSAsyncConn)) and h.conn.is_open]
 
+    # ---- delivery ---------------------------------------------------------------------------------
+
+    def deliver(self, channel: str, obj, receipt_timestamp: float) -> Awaitable:
+        """cryptofeed's ``callback`` as an awaitable the caller awaits: with one callback on the channel
+        (the usual case) that callback's own awaitable, a coroutine layer less on every frame; with
+        several, ``callback`` itself, which awaits them in order (docs/performance.md, "the hot path")."""
+        callbacks = self.callbacks[channel]
+        if len(callbacks) == 1:
+            return callbacks[0](obj, receipt_timestamp)
+        return self.callback(channel, obj, receipt_timestamp)
+
+    def deliver_book(self, book, receipt_timestamp: float, timestamp: Optional[float], sequence_number: Optional[int],
+                     delta: Optional[dict]) -> Awaitable:
+        """cryptofeed's ``book_callback`` for L2_BOOK as an awaitable, through ``deliver``; with
+        ``cross_check`` on, ``book_callback`` itself, which checks the book first."""
+        if self.cross_check:
+            return self.book_callback(L2_BOOK, book, receipt_timestamp, timestamp=timestamp, raw=None,
+                                      sequence_number=sequence_number, delta=delta)
+        book.timestamp = timestamp
+        book.raw = None
+        book.sequence_number = sequence_number
+        book.delta = delta
+        book.checksum = None
+        return self.deliver(L2_BOOK, book, receipt_timestamp)
+
     # ---- frame routing --------------------------------------------------------------------------
 
     async def message_handler(self, msg, conn: AsyncConnection, timestamp: float) -> None:
         # The hot path: a public market frame decodes in one pass, straight into the Struct of its
-        # kind, and goes to the channel that owns that Struct (docs/performance.md, "the hot path").
+        # kind, and goes to the channel that owns that Struct, which updates its state at once and
+        # returns the delivery to await, or None when there is nothing to deliver (docs/performance.md,
+        # "the hot path").
         try:
             frame = self._market_frame.decode(msg)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -196,12 +224,17 @@ class BackpackFeed(Feed, BackpackRestMixin):
             return
         data = frame.data
         symbol = self.exchange_symbol_mapping.get(data.symbol)
-        self.metrics.frame(frame.stream, timestamp)
+        # metrics.frame in line: a Python call less on every frame
+        cell = self._frame_cells.get(frame.stream) or self.metrics.frame_cell(frame.stream)
+        cell[COUNT] += 1
+        cell[LAST_AT] = timestamp
         if symbol is None:
             self.drop("unknown_symbol", frame.stream.partition(".")[0], msg, None)
             return
         try:
-            await self._handlers[data.__class__](data, symbol, timestamp)
+            delivery = self._handlers[data.__class__](data, symbol, timestamp)
+            if delivery is not None:
+                await delivery
         except Exception as exc:  # nothing a parser or a user's callback does may cost the connection
             self.drop("handler_error", type(exc).__name__, msg, exc)
 
@@ -237,7 +270,9 @@ class BackpackFeed(Feed, BackpackRestMixin):
             self.drop("handler_error", type(exc).__name__, msg, exc)
             return
         try:
-            await handler(decoded, symbol, timestamp)
+            delivery = handler(decoded, symbol, timestamp)
+            if delivery is not None:
+                await delivery
         except Exception as exc:  # nor a parser or a user's callback
             self.drop("handler_error", type(exc).__name__, msg, exc)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Optional
+from typing import Awaitable, Optional
 
 from cryptofeed.defines import CANDLES, FUNDING, INDEX, L1_BOOK, LIQUIDATIONS, OPEN_INTEREST, TICKER
 
@@ -63,36 +63,46 @@ class MarketChannels:
         return True
 
     # ---- frames ------------------------------------------------------------------------------
+    # Each handler returns the delivery to await, or None when the frame delivers nothing (the
+    # contract of BackpackFeed.message_handler).
 
-    async def on_book_ticker(self, msg: BookTickerMsg, symbol: str, timestamp: float) -> None:
+    def on_book_ticker(self, msg: BookTickerMsg, symbol: str, timestamp: float) -> Optional[Awaitable]:
+        if self.want_ticker and self.want_l1:
+            return self._ticker_and_l1(msg, symbol, timestamp)
         if self.want_ticker:
-            await self.feed.callback(TICKER, market.ticker(msg, symbol), timestamp)
+            return self.feed.deliver(TICKER, market.ticker(msg, symbol), timestamp)
         if self.want_l1:
-            await self.feed.callback(L1_BOOK, market.l1_book(msg, symbol), timestamp)
+            return self.feed.deliver(L1_BOOK, market.l1_book(msg, symbol), timestamp)
+        return None
 
-    async def on_kline(self, msg: KlineMsg, symbol: str, timestamp: float) -> None:
+    async def _ticker_and_l1(self, msg: BookTickerMsg, symbol: str, timestamp: float) -> None:
+        await self.feed.deliver(TICKER, market.ticker(msg, symbol), timestamp)
+        await self.feed.deliver(L1_BOOK, market.l1_book(msg, symbol), timestamp)
+
+    def on_kline(self, msg: KlineMsg, symbol: str, timestamp: float) -> Optional[Awaitable]:
         feed = self.feed
         if feed.candle_closed_only and not msg.closed:
-            return  # unread: KlineMsg defers its checks to candle() for this reason
+            return None  # unread: KlineMsg defers its checks to candle() for this reason
         try:
             candle = market.candle(msg, symbol, feed.candle_interval)
         except ValueError as exc:  # a bad value: the same outcome as a frame that fails to decode
             feed.drop("undecodable", "kline", repr(msg), exc)
-            return
-        await feed.callback(CANDLES, candle, timestamp)
+            return None
+        return feed.deliver(CANDLES, candle, timestamp)
 
     async def on_mark_price(self, msg: MarkPriceMsg, symbol: str, timestamp: float) -> None:
         if self.want_funding:
-            await self.feed.callback(FUNDING, market.funding(msg, symbol), timestamp)
+            await self.feed.deliver(FUNDING, market.funding(msg, symbol), timestamp)
         if self.want_index:
             index = market.index(msg, symbol)
             if index is not None:
-                await self.feed.callback(INDEX, index, timestamp)
+                await self.feed.deliver(INDEX, index, timestamp)
 
-    async def on_open_interest(self, msg: OpenInterestMsg, symbol: str, timestamp: float) -> None:
-        await self.feed.callback(OPEN_INTEREST, market.open_interest(msg, symbol), timestamp)
+    def on_open_interest(self, msg: OpenInterestMsg, symbol: str, timestamp: float) -> Awaitable:
+        return self.feed.deliver(OPEN_INTEREST, market.open_interest(msg, symbol), timestamp)
 
-    async def on_liquidation(self, msg: LiquidationMsg, symbol: str, timestamp: float) -> None:
+    def on_liquidation(self, msg: LiquidationMsg, symbol: str, timestamp: float) -> Optional[Awaitable]:
         # the bare stream carries every market: keep only the ones asked for
-        if msg.symbol in self.liquidation_symbols:
-            await self.feed.callback(LIQUIDATIONS, market.liquidation(msg, symbol), timestamp)
+        if msg.symbol not in self.liquidation_symbols:
+            return None
+        return self.feed.deliver(LIQUIDATIONS, market.liquidation(msg, symbol), timestamp)

@@ -56,8 +56,9 @@ class StreamGuard:
                 self._backoff[stream] = min(MAX_BACKOFF_S, backoff * 2)
                 self._next_allowed[stream] = now + backoff
                 await self._resubscribe(stream)
+            last = self.feed.metrics.last_frame_by_stream
             for stream in list(self._backoff):  # a stream that delivers again starts over
-                if now - self.feed.metrics.last_frame_by_stream.get(stream, 0.0) < self.interval_s:
+                if now - last.get(stream, 0.0) < self.interval_s:
                     self._backoff.pop(stream, None)
                     self._next_allowed.pop(stream, None)
 

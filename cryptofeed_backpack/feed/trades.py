@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Optional
+from typing import Awaitable, Optional
 
 import msgspec
 from cryptofeed.defines import TRADES
@@ -78,16 +78,17 @@ class TradeChannel:
 
     # ---- live frames ---------------------------------------------------------------------------
 
-    async def on_trade(self, msg: TradeMsg, symbol: str, timestamp: float) -> None:
+    def on_trade(self, msg: TradeMsg, symbol: str, timestamp: float) -> Optional[Awaitable]:
+        """Update the market's state now; return the delivery to await, or None (held or dropped)."""
         state = self.markets.get(msg.symbol)
         if state is not None and not state.filling and state.last_id == msg.trade_id - 1:
             # the next trade in sequence: the one case that happens on nearly every frame
             state.last_id = msg.trade_id
-            await self.feed.callback(TRADES, market.trade(msg, symbol), timestamp)
-            return
-        await self._out_of_sequence(msg, symbol, timestamp, state)
+            return self.feed.deliver(TRADES, market.trade(msg, symbol), timestamp)
+        return self._out_of_sequence(msg, symbol, timestamp, state)
 
-    async def _out_of_sequence(self, msg: TradeMsg, symbol: str, timestamp: float, state: Optional[_MarketTrades]) -> None:
+    def _out_of_sequence(self, msg: TradeMsg, symbol: str, timestamp: float,
+                         state: Optional[_MarketTrades]) -> Optional[Awaitable]:
         """The first trade of a market, a duplicate, a hole, or a trade while a hole is being filled."""
         if state is None:
             state = self.markets[msg.symbol] = _MarketTrades(symbol)
@@ -95,19 +96,19 @@ class TradeChannel:
             state.pending.append((msg, timestamp))
             if len(state.pending) > self.policy.max_buffered:
                 self._give_up(msg.symbol, state, "too many live trades arrived while it was being filled")
-            return
+            return None
         last = state.last_id
         if last is not None and msg.trade_id <= last:
             self.feed.metrics.inc("trade_duplicates")
-            return
+            return None
         if last is not None and msg.trade_id > last + 1:
             if self.policy.enabled:
                 state.pending.append((msg, timestamp))
                 self._start_fill(msg.symbol, state)
-                return
+                return None
             self._report_loss(msg.symbol, msg.trade_id - last - 1, "trade backfill is disabled")
         state.last_id = msg.trade_id
-        await self.feed.callback(TRADES, market.trade(msg, symbol), timestamp)
+        return self.feed.deliver(TRADES, market.trade(msg, symbol), timestamp)
 
     # ---- filling holes ---------------------------------------------------------------------------
 
@@ -157,7 +158,7 @@ class TradeChannel:
                 state.last_id = t.id
                 feed.metrics.inc("trades_backfilled")
                 raw = {"backfill": True, "trade": msgspec.to_builtins(t)}
-                await feed.callback(TRADES, market_rest.trade(t, state.symbol, raw=raw), time.time())
+                await feed.deliver(TRADES, market_rest.trade(t, state.symbol, raw=raw), time.time())
         if not complete:
             if until is not None:
                 self._report_loss(exchange_symbol, until - after - 1 - len(trades), why)
@@ -205,7 +206,7 @@ class TradeChannel:
                 return False
             state.pending.popleft()
             state.last_id = msg.trade_id
-            await feed.callback(TRADES, market.trade(msg, state.symbol), timestamp)
+            await feed.deliver(TRADES, market.trade(msg, state.symbol), timestamp)
         state.filling = False  # no await between the last check and here: nothing can slip past
         return True
 

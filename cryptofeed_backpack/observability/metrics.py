@@ -109,19 +109,24 @@ class _WithoutCreated:
         return without_created(self.registry.collect())
 
 
+#: a frame cell: ``[count, channel, symbol, last frame's receipt time or None]``
+COUNT, LAST_AT = 0, 3
+
+
 class _FrameCounts:
     """Frames per stream as plain ints, turned into a Prometheus counter family at scrape time:
-    a prometheus_client child costs about 1 µs per increment (a lock), a list cell a tenth of it."""
+    a prometheus_client child costs about 1 µs per increment (a lock), a list cell a tenth of it.
+    The cell also keeps when the stream's last frame arrived, so a frame is one cell update."""
 
     def __init__(self, exchange: str):
         self.exchange = exchange
-        self.cells: dict[str, list] = {}  # stream -> [count, channel, symbol]
+        self.cells: dict[str, list] = {}  # stream -> its cell
 
     def cell(self, stream: str) -> list:
         cell = self.cells.get(stream)
         if cell is None:
             channel, symbol = stream_labels(stream)
-            cell = self.cells[stream] = [0, channel, symbol]
+            cell = self.cells[stream] = [0, channel, symbol, None]
         return cell
 
     def total(self) -> int:
@@ -129,7 +134,7 @@ class _FrameCounts:
 
     def collect(self):
         family = CounterMetricFamily(*FRAMES, labels=("exchange", "channel", "symbol"))
-        for count, channel, symbol in list(self.cells.values()):
+        for count, channel, symbol, _ in list(self.cells.values()):
             family.add_metric((self.exchange, channel, symbol), count)
         yield family
 
@@ -144,12 +149,12 @@ class FeedMetrics:
         self.exchange = exchange
         self.feed = feed
         self._frames = _FrameCounts(exchange)
-        self._frame_cells = self._frames.cells
+        #: stream -> its frame cell (``COUNT``, ``LAST_AT``); the native hot path updates cells in line
+        #: (feed/core.py) and creates missing ones with ``frame_cell``
+        self.frame_cells = self._frames.cells
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(self._frames)
         self.started_at = time.time()
-        self.last_frame_at: Optional[float] = None
-        self.last_frame_by_stream: dict[str, float] = {}
         self.subscribed_at: Optional[float] = None  # when the streams were last (re)subscribed (native: each connect; ccxt: start)
         self.auth_failed_at: Optional[float] = None
         self.stopped_at: Optional[float] = None
@@ -207,12 +212,22 @@ class FeedMetrics:
     # ---- labelled API -------------------------------------------------------------------------
 
     def frame(self, stream: str, now: float) -> None:
-        cell = self._frame_cells.get(stream)
-        if cell is None:
-            cell = self._frames.cell(stream)
-        cell[0] += 1
-        self.last_frame_at = now
-        self.last_frame_by_stream[stream] = now
+        cell = self.frame_cells.get(stream) or self._frames.cell(stream)
+        cell[COUNT] += 1
+        cell[LAST_AT] = now
+
+    def frame_cell(self, stream: str) -> list:
+        """The frame cell of ``stream``, created at 0 if it has none."""
+        return self._frames.cell(stream)
+
+    @property
+    def last_frame_by_stream(self) -> dict[str, float]:
+        """stream -> when its last frame arrived (streams that delivered one)."""
+        return {stream: cell[LAST_AT] for stream, cell in self.frame_cells.items() if cell[LAST_AT] is not None}
+
+    @property
+    def last_frame_at(self) -> Optional[float]:
+        return max(self.last_frame_by_stream.values(), default=None)
 
     def connected(self, now: Optional[float] = None) -> None:
         """A connection opened and the subscriptions were (re)sent on it."""
@@ -255,7 +270,7 @@ class FeedMetrics:
     def value(self, key: str, **match: str) -> float:
         """The sum of a metric's series matching the given labels (key as in ``METRICS``)."""
         if key == "frames":
-            return sum(c[0] for c in self._frame_cells.values()
+            return sum(c[COUNT] for c in self.frame_cells.values()
                        if all(c[{"channel": 1, "symbol": 2}[k]] == v for k, v in match.items()))
         return self._families[key].total(**match)
 

@@ -76,10 +76,11 @@ def ccxt_state(feed, thresholds: HealthThresholds = DEFAULT_THRESHOLDS, now: Opt
     by_key = ccxt_stream_names(feed)
     streams = _streams(by_key.values(), m)
     failing = tuple(sorted(by_key[k] for k in feed._failures if k in by_key))  # noqa: SLF001
+    last = m.last_frame_by_stream
     books = tuple(
         BookState(stream_labels(by_key[(channel, symbol)])[1],
-                  m.last_frame_by_stream.get(by_key[(channel, symbol)]) is not None and by_key[(channel, symbol)] not in failing,
-                  None, m.last_frame_by_stream.get(by_key[(channel, symbol)]), m.last_frame_by_stream.get(by_key[(channel, symbol)]))
+                  last.get(by_key[(channel, symbol)]) is not None and by_key[(channel, symbol)] not in failing,
+                  None, last.get(by_key[(channel, symbol)]), last.get(by_key[(channel, symbol)]))
         for channel, symbol in by_key if channel == L2_BOOK)
     # ccxt hides its sockets: the feed counts as connected once data flowed and not every stream is failing
     connected = m.last_frame_at is not None and len(failing) < len(streams)

@@ -67,7 +67,11 @@ def check_price(value: Optional[Decimal], name: str) -> None:
 
 
 def check_amount(value: Optional[Decimal], name: str) -> None:
-    """A quantity must be finite and not negative."""
+    """A quantity must be finite and not negative.
+
+    The hot Structs test ``q.is_finite() and not q.is_signed() and q.adjusted() < MAX_ADJUSTED_EXPONENT``
+    in line and call this only when that fails: those three read the number alone, where ``q >= ZERO``
+    would fetch the decimal context (docs/performance.md). ``-0`` is signed but passes here."""
     if value is not None and not (value.is_finite() and value >= ZERO and value.adjusted() < MAX_ADJUSTED_EXPONENT):
         raise ValueError(f"{name} must be a finite quantity >= 0, got {value}")
 

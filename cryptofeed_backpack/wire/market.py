@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from ..constants import EXCHANGE_ID, SIDES, STREAM_FOR_CHANNEL
 from msgspec.structs import force_setattr
 
-from .common import (MAX_ADJUSTED_EXPONENT, US_PER_S, ZERO, TextLevel, check_amount, check_price, check_signed, decoder,
+from .common import (MAX_ADJUSTED_EXPONENT, US_PER_S, TextLevel, check_amount, check_price, check_signed, decoder,
                      iso_to_s, ms_to_s, us_to_s)
 from .prices import PRICES
 
@@ -54,7 +54,7 @@ class TradeMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(TR
         text = self.price
         force_setattr(self, "price", _price(text) or _new_price(text))
         q = self.quantity
-        if not (q.is_finite() and q >= ZERO and q.adjusted() < MAX_ADJUSTED_EXPONENT):
+        if not (q.is_finite() and not q.is_signed() and q.adjusted() < MAX_ADJUSTED_EXPONENT):
             check_amount(q, "trade q")
 
 
@@ -116,10 +116,10 @@ class BookTickerMsg(BestPricesMsg, frozen=True, tag_field=EVENT_FIELD, tag=_even
     def __post_init__(self):
         super().__post_init__()
         q = self.ask_qty
-        if q is not None and not (q.is_finite() and q >= ZERO and q.adjusted() < MAX_ADJUSTED_EXPONENT):
+        if q is not None and not (q.is_finite() and not q.is_signed() and q.adjusted() < MAX_ADJUSTED_EXPONENT):
             check_amount(q, "bookTicker A")
         q = self.bid_qty
-        if q is not None and not (q.is_finite() and q >= ZERO and q.adjusted() < MAX_ADJUSTED_EXPONENT):
+        if q is not None and not (q.is_finite() and not q.is_signed() and q.adjusted() < MAX_ADJUSTED_EXPONENT):
             check_amount(q, "bookTicker B")
 
 
@@ -212,7 +212,9 @@ def market_frame_decoder(book_ticker_sizes: bool = True) -> msgspec.json.Decoder
 # ---- parsers: Struct -> cryptofeed object ----------------------------------------------------------
 
 # The per-frame parsers (trade, ticker, l1_book, candle) divide by US_PER_S in line instead of calling
-# us_to_s: one Python call less on every frame.
+# us_to_s: one Python call less on every frame. Every parser passes cryptofeed's types their optional
+# arguments by position: keywords cost the compiled constructor a parse that took a third of a Trade's
+# construction (docs/performance.md).
 
 def _event_time(engine_us: int, event_us: int) -> float:
     return us_to_s(engine_us or event_us)
@@ -221,24 +223,23 @@ def _event_time(engine_us: int, event_us: int) -> float:
 def trade(msg: TradeMsg, symbol: str, raw=None) -> Trade:
     # m = buyer is maker, so the taker (the aggressor cryptofeed reports) sold
     return Trade(EXCHANGE_ID, symbol, SELL if msg.buyer_is_maker else BUY, msg.quantity, msg.price,
-                 msg.engine_time_us / US_PER_S, id=str(msg.trade_id), raw=raw)
+                 msg.engine_time_us / US_PER_S, str(msg.trade_id), None, raw)
 
 
 def ticker(msg: BestPricesMsg, symbol: str, raw=None) -> Ticker:
-    return Ticker(EXCHANGE_ID, symbol, msg.bid_price, msg.ask_price, (msg.engine_time_us or msg.event_time_us) / US_PER_S,
-                  raw=raw)
+    return Ticker(EXCHANGE_ID, symbol, msg.bid_price, msg.ask_price, (msg.engine_time_us or msg.event_time_us) / US_PER_S, raw)
 
 
 def l1_book(msg: BookTickerMsg, symbol: str, raw=None) -> L1Book:
     return L1Book(EXCHANGE_ID, symbol, msg.bid_price, msg.bid_qty, msg.ask_price, msg.ask_qty,
-                  (msg.engine_time_us or msg.event_time_us) / US_PER_S, raw=raw)
+                  (msg.engine_time_us or msg.event_time_us) / US_PER_S, raw)
 
 
 def candle(msg: KlineMsg, symbol: str, interval: str, raw=None) -> Candle:
     """Checks the values as it converts them (KlineMsg keeps text); a bad one raises ValueError."""
     return Candle(EXCHANGE_ID, symbol, iso_to_s(msg.start), iso_to_s(msg.end), interval, msg.trades,
                   _kline_price(msg.open), _kline_price(msg.close), _kline_price(msg.high), _kline_price(msg.low),
-                  _kline_amount(msg.volume), msg.closed, msg.event_time_us / US_PER_S, raw=raw)
+                  _kline_amount(msg.volume), msg.closed, msg.event_time_us / US_PER_S, raw)
 
 
 def _kline_price(text: Optional[str]) -> Optional[Decimal]:
@@ -259,21 +260,21 @@ def _kline_amount(text: Optional[str]) -> Optional[Decimal]:
 def funding(msg: MarkPriceMsg, symbol: str, raw=None) -> Funding:
     next_time = None if msg.next_funding_ms is None else ms_to_s(msg.next_funding_ms)
     return Funding(EXCHANGE_ID, symbol, msg.mark_price, msg.funding_rate, next_time,
-                   _event_time(msg.engine_time_us, msg.event_time_us), raw=raw)
+                   _event_time(msg.engine_time_us, msg.event_time_us), None, raw)
 
 
 def index(msg: MarkPriceMsg, symbol: str, raw=None) -> Optional[Index]:
     if msg.index_price is None:
         return None
-    return Index(EXCHANGE_ID, symbol, msg.index_price, _event_time(msg.engine_time_us, msg.event_time_us), raw=raw)
+    return Index(EXCHANGE_ID, symbol, msg.index_price, _event_time(msg.engine_time_us, msg.event_time_us), raw)
 
 
 def open_interest(msg: OpenInterestMsg, symbol: str, raw=None) -> OpenInterest:
-    return OpenInterest(EXCHANGE_ID, symbol, msg.open_interest, us_to_s(msg.event_time_us), raw=raw)
+    return OpenInterest(EXCHANGE_ID, symbol, msg.open_interest, us_to_s(msg.event_time_us), raw)
 
 
 def liquidation(msg: LiquidationMsg, symbol: str, raw=None) -> Liquidation:
     # Bid buys back a short, Ask sells a long. The event has no id and is published once filled.
     side = SIDES.get(msg.side, msg.side.lower())
     # E, because the documented T can be a placeholder (the docs example has T: 567)
-    return Liquidation(EXCHANGE_ID, symbol, side, msg.quantity, msg.price, None, FILLED, us_to_s(msg.event_time_us), raw=raw)
+    return Liquidation(EXCHANGE_ID, symbol, side, msg.quantity, msg.price, None, FILLED, us_to_s(msg.event_time_us), raw)

@@ -75,7 +75,7 @@ class PriceCache:
         append = out.append
         for text, quantity in levels:
             price = lookup(text) or add(text)
-            if not (quantity.is_finite() and quantity >= ZERO and quantity.adjusted() < MAX_ADJUSTED_EXPONENT):
+            if not (quantity.is_finite() and not quantity.is_signed() and quantity.adjusted() < MAX_ADJUSTED_EXPONENT):
                 check_amount(quantity, f"{name} quantity")
             append((price, quantity))
         return out

@@ -69,8 +69,15 @@ class Feed:
     def backpack_rest(self):
         return self.exchange
 
-    async def callback(self, channel, trade, timestamp):
+    async def deliver(self, channel, trade, timestamp):
         self.delivered.append(trade)
+
+
+async def push(channel: TradeChannel, msg: TradeMsg) -> None:
+    """What BackpackFeed.message_handler does with a live trade: the channel's delivery, if any, awaited."""
+    delivery = channel.on_trade(msg, STD, 1.0)
+    if delivery is not None:
+        await delivery
 
 
 async def settle(channel: TradeChannel) -> None:
@@ -90,7 +97,7 @@ async def test_in_order_trades_pass_and_duplicates_are_dropped():
     feed = Feed(Exchange())
     channel = TradeChannel(feed)
     for i in (1, 2, 2, 3, 1):
-        await channel.on_trade(live(i), STD, 1.0)
+        await push(channel, live(i))
     assert ids(feed) == [1, 2, 3]
     assert feed.metrics.counters["trade_duplicates"] == 2
     assert feed.exchange.calls == []  # no hole, no REST call
@@ -102,10 +109,10 @@ async def test_a_hole_is_filled_from_rest_before_later_trades():
     feed = Feed(exchange)
     channel = TradeChannel(feed)
     for i in (1, 2, 6):
-        await channel.on_trade(live(i), STD, 1.0)
-    await channel.on_trade(live(7), STD, 1.0)  # arrives while the hole 3..5 is being filled
+        await push(channel, live(i))
+    await push(channel, live(7))  # arrives while the hole 3..5 is being filled
     await settle(channel)
-    await channel.on_trade(live(8), STD, 1.0)
+    await push(channel, live(8))
     assert ids(feed) == [1, 2, 3, 4, 5, 6, 7, 8]
     assert [is_backfilled(t) for t in feed.delivered] == [False, False, True, True, True, False, False, False]
     assert feed.delivered[2].timestamp == pytest.approx(1_700_000_000.003) and feed.delivered[2].raw["trade"]["id"] == 3
@@ -117,12 +124,12 @@ async def test_a_reconnect_fetches_what_was_published_while_down():
     feed = Feed(exchange)
     channel = TradeChannel(feed)
     for i in (1, 2, 3):
-        await channel.on_trade(live(i), STD, 1.0)
+        await push(channel, live(i))
     exchange.publish(4, 5, 6)
     channel.reset()  # the socket came back
-    await channel.on_trade(live(6), STD, 1.0)  # the first live trade overlaps the backfill
+    await push(channel, live(6))  # the first live trade overlaps the backfill
     await settle(channel)
-    await channel.on_trade(live(7), STD, 1.0)
+    await push(channel, live(7))
     assert ids(feed) == [1, 2, 3, 4, 5, 6, 7]
     # 6 arrived live before the REST reply, so REST fills only 4 and 5 and 6 is the live frame
     assert [is_backfilled(t) for t in feed.delivered] == [False, False, False, True, True, False, False]
@@ -133,8 +140,8 @@ async def test_a_hole_deeper_than_one_page_pages_the_history_by_offset():
     exchange = Exchange(last_id=2500)
     feed = Feed(exchange)
     channel = TradeChannel(feed)
-    await channel.on_trade(live(1), STD, 1.0)
-    await channel.on_trade(live(2501), STD, 1.0)
+    await push(channel, live(1))
+    await push(channel, live(2501))
     await settle(channel)
     assert ids(feed) == list(range(1, 2502))
     assert ("history", 1000, 1000) in exchange.calls and ("history", 1000, 2000) in exchange.calls
@@ -144,8 +151,8 @@ async def test_a_hole_older_than_the_allowed_pages_is_reported_lost_and_skipped(
     exchange = Exchange(last_id=3000)
     feed = Feed(exchange, max_pages=1)
     channel = TradeChannel(feed)
-    await channel.on_trade(live(1), STD, 1.0)
-    await channel.on_trade(live(3001), STD, 1.0)
+    await push(channel, live(1))
+    await push(channel, live(3001))
     await settle(channel)
     delivered = ids(feed)
     assert delivered == sorted(set(delivered)) and delivered[0] == 1 and delivered[-1] == 3001
@@ -159,14 +166,14 @@ async def test_rest_down_past_the_timeout_reports_the_hole_and_releases_held_tra
     exchange.down = True
     feed = Feed(exchange, timeout_s=0.05)
     channel = TradeChannel(feed)
-    await channel.on_trade(live(1), STD, 1.0)
-    await channel.on_trade(live(5), STD, 1.0)
-    await channel.on_trade(live(6), STD, 1.0)
+    await push(channel, live(1))
+    await push(channel, live(5))
+    await push(channel, live(6))
     await settle(channel)
     assert ids(feed) == [1, 5, 6]
     assert feed.metrics.counters["trades_lost"] == 3 and feed.metrics.counters["trade_backfill_errors"] >= 1
     exchange.down = False
-    await channel.on_trade(live(7), STD, 1.0)
+    await push(channel, live(7))
     assert ids(feed) == [1, 5, 6, 7]
 
 
@@ -174,5 +181,5 @@ async def test_backfill_disabled_counts_the_hole_and_delivers_on():
     feed = Feed(Exchange(last_id=10), enabled=False)
     channel = TradeChannel(feed)
     for i in (1, 4, 5):
-        await channel.on_trade(live(i), STD, 1.0)
+        await push(channel, live(i))
     assert ids(feed) == [1, 4, 5] and feed.metrics.counters["trades_lost"] == 2
