@@ -12,6 +12,7 @@ HERE = Path(__file__).resolve().parent
 
 FULL = [
     ("handlers.py", []),
+    ("instructions.py", []),
     ("decimal_costs.py", []),
     ("end_to_end.py", []),
     ("memory_coldstart.py", []),
@@ -20,6 +21,7 @@ FULL = [
 ]
 QUICK = {
     "handlers.py": ["--frames", "3000", "--repeats", "3"],
+    "instructions.py": ["--frames", "500", "--kinds", "trade,depth_1_level"],
     "decimal_costs.py": ["--n", "50000", "--repeats", "3"],
     "end_to_end.py": ["--rates", "2000,10000,0", "--seconds", "2"],
     "ws_clients.py": ["--seconds", "2", "--repeats", "1"],
