@@ -100,6 +100,24 @@ def test_trades(feed, name, symbol, side, amount, price, trade_id, ts):
     assert type(t.timestamp) is float and t.timestamp == pytest.approx(ts, abs=1e-6)  # T, µs
 
 
+def test_every_callback_of_a_channel_gets_each_trade_in_order(clean_symbols):
+    # one callback is awaited directly (BackpackFeed.deliver); several go through cryptofeed's Feed.callback
+    seed_symbols(fixtures.markets())
+    fh = FeedHandler(config={"log": {"disabled": True}, "backpack": OFFLINE})
+    calls = []
+
+    def recorder(name):
+        async def cb(obj, receipt):
+            calls.append((name, obj.id, receipt))
+        return cb
+
+    fh.add_feed("BACKPACK", symbols=["SUI-USDC-PERP", "AAPL.US-USDC-PERP"], channels=[TRADES],
+                callbacks={TRADES: [recorder("first"), recorder("second")]})
+    run(fh.feeds[0], fixtures.raw("ws_trade__buyer_maker.json"), fixtures.raw("ws_trade__taker_buy.json"))
+    assert calls == [("first", "4455661", RECEIPT), ("second", "4455661", RECEIPT),
+                     ("first", "99812", RECEIPT), ("second", "99812", RECEIPT)]
+
+
 # ---- bookTicker: TICKER and L1_BOOK from one frame ----------------------------------------------
 
 def test_book_ticker_gives_ticker_and_l1(feed):
@@ -234,6 +252,16 @@ def test_snapshot_bridges_the_deltas_and_ends_at_the_book_ticker(feed):
     assert third.sequence_number == 2718281806 and third.delta == {BID: [], ASK: []}
     assert dict(third.book.bids.to_dict()) == dict(second.book.bids.to_dict())
     assert f.book_status()["SUI_USDC"].synced and f.book_status()["SUI_USDC"].gaps == 0
+
+
+def test_cross_check_delivers_through_cryptofeeds_book_callback(clean_symbols):
+    f, got = make_feed([L2_BOOK], ["SUI-USDC"], cross_check=True)
+    synced_book(f)
+    run(f, fixtures.raw("ws_depth__delta.json"))
+    (book,) = got[L2_BOOK]
+    assert book.sequence_number == 2718281801 and book.delta[ASK] == [(D("3.4250"), D("40.5"))]
+    assert book.timestamp == pytest.approx(1796047500.123001, abs=1e-6) and book.raw is None
+    assert f.metrics.counters.get("dropped_messages", 0) == 0
 
 
 def _skipping(first_id: int) -> bytes:
