@@ -74,7 +74,7 @@ class AccountChannels:
         self._event_at = time.monotonic()
         for channel, obj in events:
             if channel in self.channels:
-                await feed.callback(channel, obj, timestamp)
+                await feed.deliver(channel, obj, timestamp)
 
     def _parse(self, stream: str, data: bytes, timestamp: float) -> list[tuple[str, Any]]:
         to_std = self.feed.exchange_symbol_to_std_symbol
@@ -201,4 +201,4 @@ class BalancePoller(AsyncConnection):
             if self._last.get(balance.currency) == key:
                 continue
             self._last[balance.currency] = key
-            await self.feed.callback(BALANCES, balance, timestamp)
+            await self.feed.deliver(BALANCES, balance, timestamp)
