@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -37,6 +38,26 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 # ---- consumer (runs in its own process) ---------------------------------------------------------
+
+class GcClock:
+    """Time spent in the cyclic garbage collector while it is installed, and its runs per generation."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.runs = [0, 0, 0]
+        self._started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.runs[info["generation"]] += 1
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._on_gc)
+
 
 async def consume(ws: str, rest: str, ca: str, markets: list[str], warmup: float, seconds: float, client: str) -> dict:
     """Run the feed until every book is synced and the backlog is gone, then measure ``seconds``."""
@@ -89,9 +110,11 @@ async def consume(ws: str, rest: str, ca: str, markets: list[str], warmup: float
         latencies.clear()
         counter[0] = 0
         print("MEASURING", flush=True)
+        gc_clock = GcClock()
         c0, t0 = cpu_seconds(), time.monotonic()
         await asyncio.sleep(seconds)
         c1, t1 = cpu_seconds(), time.monotonic()
+        gc_clock.stop()
         n = counter[0]
         lat = sorted(latencies[:n])
     finally:
@@ -99,6 +122,7 @@ async def consume(ws: str, rest: str, ca: str, markets: list[str], warmup: float
     gaps = feed.metrics.counters.get("book_gaps", 0)
     return {"frames_per_s": n / (t1 - t0), "cpu_pct": 100 * (c1 - c0) / (t1 - t0),
             "p50_ms": 1e3 * percentile(lat, 0.50), "p99_ms": 1e3 * percentile(lat, 0.99),
+            "gc_pct": 100 * gc_clock.seconds / max(c1 - c0, 1e-9), "gc_runs": gc_clock.runs,
             "books_synced": synced, "caught_up": caught_up, "book_gaps": gaps, "dropped": feed.metrics.counters.get("dropped_messages", 0)}
 
 
@@ -147,14 +171,16 @@ def render(rows: list[dict], markets: int) -> str:
     lines = [f"end to end, {markets} markets, loopback TLS, FeedHandler + BackpackFeed (trade, L2_BOOK, TICKER); "
              "latency = callback time - send time in E/T",
              "| target frames/s | WebSocket client | received frames/s | consumer CPU % of a core | CPU µs/frame "
-             "| frames per CPU-second | p50 ms | p99 ms | producer CPU % | books synced | gaps | caught up before measuring |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| frames per CPU-second | p50 ms | p99 ms | GC % of consumer CPU (runs gen0/1/2) | producer CPU % | books synced | gaps "
+             "| caught up before measuring |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         target = "max" if not r["rate"] else f"{r['rate']:,.0f}"
         per_frame = 1e4 * r["cpu_pct"] / r["frames_per_s"] if r["frames_per_s"] else float("nan")
         lines.append(f"| {target} | {r.get('client', 'picows')} | {r['frames_per_s']:,.0f} | {r['cpu_pct']:.1f} | {per_frame:.1f} "
                      f"| {1e6 / per_frame:,.0f} "
-                     f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['producer_cpu_pct']:.0f} | {r['books_synced']} | {r['book_gaps']} "
+                     f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['gc_pct']:.1f} ({'/'.join(map(str, r['gc_runs']))}) "
+                     f"| {r['producer_cpu_pct']:.0f} | {r['books_synced']} | {r['book_gaps']} "
                      f"| {'yes' if r['caught_up'] else 'no'} |")
     return "\n".join(lines)
 
