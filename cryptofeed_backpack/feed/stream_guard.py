@@ -30,17 +30,27 @@ class StreamGuard:
         self._next_allowed: dict[str, float] = {}
         self._backoff: dict[str, float] = {}
         self._task: Optional[asyncio.Task] = None
+        self._watched: Optional[tuple[str, ...]] = None
+
+    def watched_streams(self) -> tuple[str, ...]:
+        """The subscribed streams a silence counts on (not the quiet ones). Built once per
+        subscription: it is hundreds of names, and each check only reads it."""
+        if self._watched is None:
+            quiet = self.feed.quiet_streams()
+            self._watched = tuple(s for s in self.feed.public_streams() if s not in quiet)
+        return self._watched
 
     def on_subscribed(self) -> None:
         """A (re)connect subscribed everything afresh."""
         self._subscribed_at = time.time()
+        self._watched = None
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
 
     def stopped_streams(self, now: float) -> list[str]:
         """Subscribed, non-quiet streams silent past the threshold while a sibling delivered recently."""
         last = self.feed.metrics.last_frame_by_stream
-        streams = [s for s in self.feed.public_streams() if s not in self.feed.quiet_streams()]
+        streams = self.watched_streams()
         if not streams or not any(now - last.get(s, 0.0) < self.interval_s for s in streams):
             return []
         return [s for s in streams if now - max(last.get(s, 0.0), self._subscribed_at) > self.silence_s]
