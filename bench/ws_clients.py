@@ -160,8 +160,8 @@ async def _loop(conn, handler):
         await handler(message, conn, conn.last_message)
 
 
-def run_client(client: str, markets: int, seconds: float) -> dict:
-    producer, info = start_producer(markets, 0, seconds + 20)
+def run_client(client: str, markets: int, seconds: float, rate: float = 0) -> dict:
+    producer, info = start_producer(markets, rate, seconds + 20)
     try:
         out = subprocess.run([sys.executable, __file__, "--client", client, info["WS"], info["CA"], str(seconds)],
                              capture_output=True, text=True, timeout=seconds + 60)
@@ -192,14 +192,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--markets", type=int, default=91)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=0,
+                        help="frames/s the producer sends (0: as fast as the client reads); at a set rate the CPU "
+                             "figure is the transport's floor under bench/end_to_end.py at that rate")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     runs: dict[str, list] = {c: [] for c in CLIENTS}
     for _ in range(args.repeats):
         for client in CLIENTS:  # interleaved, so noise hits all alike
-            runs[client].append(run_client(client, args.markets, args.seconds))
+            runs[client].append(run_client(client, args.markets, args.seconds, args.rate))
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"WebSocket clients in cryptofeed's connection model, counting handler, producer at full speed, "
+    pace = f"producer at {args.rate:,.0f} frames/s" if args.rate else "producer at full speed"
+    print(f"WebSocket clients in cryptofeed's connection model, counting handler, {pace}, "
           f"median of {args.repeats} interleaved runs")
     print("| client | frames/s | CPU % of a core | frames per CPU-second | vs websockets | keeps |\n|---|---|---|---|---|---|")
     summary = {}
