@@ -7,8 +7,10 @@ figure is the transport's own cost (TLS + WebSocket framing + the adapter). The 
 (bench/_producer.py, its own process) sends as fast as the client reads; each client runs in its
 own process. Printed: frames/s, CPU % of one core, frames per CPU-second, and the ratio to
 websockets (what cryptofeed 2.5 uses). ``picows`` is the package's own adapter
-(transport/ws_picows.py: bounded queue, fragments, close handling, pings); ``picows-bare`` is the
-minimal deque-and-future bridge it grew from, so the adapter's own cost shows in the same run.
+(transport/ws_picows.py: bounded queue, fragments, close handling, pings) driven by its ``pump()``
+as BackpackFeed's handler does; ``picows-read`` is the same adapter through cryptofeed's
+``async for`` over ``read()``; ``picows-bare`` is the minimal deque-and-future bridge it grew from,
+so the adapter's own cost shows in the same run.
 
     .venv/bin/python bench/ws_clients.py [--seconds 4] [--markets 91]
 """
@@ -30,7 +32,7 @@ sys.path.insert(0, str(HERE))
 
 from end_to_end import cpu_seconds, start_producer  # noqa: E402
 
-CLIENTS = ("websockets", "aiohttp", "picows-bare", "picows")
+CLIENTS = ("websockets", "aiohttp", "picows-bare", "picows-read", "picows")
 SUBSCRIBE = json.dumps({"method": "SUBSCRIBE", "params": ["depth.M000_USDC_PERP"]})
 
 
@@ -40,7 +42,7 @@ def connection(client: str, url: str, ctx: ssl.SSLContext):
     if client == "websockets":
         # cryptofeed's own class with the options BackpackFeed passes (WebsocketEndpoint defaults).
         return WSAsyncConn(url, "BENCH", ssl=ctx, proxy=None, ping_interval=10, ping_timeout=None, max_size=None, max_queue=None)
-    if client == "picows":
+    if client in ("picows", "picows-read"):
         from cryptofeed_backpack.config import ConnectionPolicy
         from cryptofeed_backpack.transport.proxy import ProxyRoute
         from cryptofeed_backpack.transport.ws_picows import PicowsConn
@@ -145,7 +147,7 @@ async def drive(client: str, url: str, ca: str, seconds: float) -> dict:
 
     async with conn.connect() as c:
         await c.write(SUBSCRIBE)
-        reader = asyncio.ensure_future(_loop(c, handler))
+        reader = asyncio.ensure_future(_loop(c, handler, pump=client != "picows-read"))
         await asyncio.sleep(0.5)  # warm-up
         n0, c0, t0 = count[0], cpu_seconds(), time.monotonic()
         await asyncio.sleep(seconds)
@@ -154,8 +156,17 @@ async def drive(client: str, url: str, ca: str, seconds: float) -> dict:
     return {"client": client, "frames_per_s": (n1 - n0) / (t1 - t0), "cpu_pct": 100 * (c1 - c0) / (t1 - t0)}
 
 
-async def _loop(conn, handler):
-    # cryptofeed ConnectionHandler._handler, minus its error logging
+class _Running:
+    running = True
+
+
+async def _loop(conn, handler, pump: bool = True):
+    # what the feed's connection handler does (transport/ws.py ReconnectingHandler._handler): a
+    # connection with pump() drives the handler itself; the others go through cryptofeed's
+    # ConnectionHandler._handler loop over read(), minus its error logging
+    if pump and hasattr(conn, "pump"):
+        await conn.pump(handler, _Running())
+        return
     async for message in conn.read():
         await handler(message, conn, conn.last_message)
 
@@ -178,7 +189,8 @@ FEATURES = {
     "websockets": "proxy= (http/https/socks via python-socks), ssl=, reconnects by cryptofeed's ConnectionHandler",
     "aiohttp": "proxy= http/https only (socks needs aiohttp_socks' connector), ssl=, reconnects by the same handler",
     "picows-bare": "the minimal bridge: no bound, no fragments, no close outcome",
-    "picows": "the package's PicowsConn: HTTP CONNECT via proxy=, SOCKS5(h) via python-socks, ssl_context=, pings, "
+    "picows-read": "the package's PicowsConn driven through read(), as cryptofeed's own ConnectionHandler would",
+    "picows": "the package's PicowsConn driven by pump(), as BackpackFeed's handler does: HTTP CONNECT via proxy=, SOCKS5(h) via python-socks, ssl_context=, pings, "
               "max frame size, bounded queue; reconnects by the same handler",
 }
 

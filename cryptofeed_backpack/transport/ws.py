@@ -88,6 +88,21 @@ class ReconnectingHandler(ConnectionHandler):
     def next_delay(self) -> float:
         return retry_delay(self.failures, None, self.policy.reconnect_base_s, self.policy.reconnect_cap_s)
 
+    async def _handler(self, connection, handler):
+        # a connection that can drive the handler itself (PicowsConn.pump) skips read()'s async
+        # generator; the rest is cryptofeed's _handler: quiet once stopped, else raise to reconnect
+        pump = getattr(connection, "pump", None)
+        if pump is None:
+            return await super()._handler(connection, handler)
+        try:
+            await pump(handler, self)
+        except Exception:
+            if not self.running:
+                return
+            if self.log_on_error:
+                LOG.error("%s: error handling a message", connection.uuid)
+            raise
+
     async def _create_connection(self):
         await asyncio.sleep(self.start_delay)
         while self.running:

@@ -284,6 +284,124 @@ async def test_read_waits_for_frames_and_ends_quietly_on_a_normal_close():
     conn.conn = None
 
 
+# ---- pump(): the feed's handler loop -------------------------------------------------------------
+
+class Owner:
+    """The connection handler as pump() sees it: ``running`` says whether the feed still runs."""
+    running = True
+
+
+class ClosingTransport(SentFrames):
+    """An open picows transport as PicowsConn.close() uses it."""
+    is_disconnected = False
+
+    async def wait_disconnected(self):
+        self.is_disconnected = True
+
+
+@pytest.fixture
+def open_conn():
+    """PicowsConns over a queue and a ClosingTransport; any left open are let go at the end (cryptofeed
+    would otherwise schedule their close() at garbage collection)."""
+    made = []
+
+    def make(queue: FrameQueue) -> PicowsConn:
+        conn = PicowsConn("wss://127.0.0.1:9", "BACKPACK", ProxyRoute(None, "none"), ConnectionPolicy())
+        conn._queue, conn.conn = queue, ClosingTransport()
+        made.append(conn)
+        return conn
+
+    yield make
+    for conn in made:
+        conn.conn = None
+
+
+async def test_pump_hands_over_every_message_in_order_then_raises_how_it_ended(open_conn):
+    conn = open_conn(FrameQueue())
+    seen = []
+
+    async def raw(message, timestamp, conn_id, **kwargs):
+        seen.append(("raw", message))
+
+    async def handler(message, c, timestamp):
+        seen.append((message, c.received, timestamp == c.last_message))
+
+    conn.raw_data_callback = raw
+    for i in range(3):
+        conn._queue.push(f"m{i}")
+    conn._queue.end(WebSocketClosed("the server closed the connection with 1011"))
+    with pytest.raises(WebSocketClosed, match="1011"):
+        await conn.pump(handler, Owner())
+    assert seen == [("raw", "m0"), ("m0", 1, True), ("raw", "m1"), ("m1", 2, True), ("raw", "m2"), ("m2", 3, True)]
+
+
+async def test_pump_with_a_slow_handler_holds_the_backlog_to_the_bound_and_loses_nothing(open_conn):
+    queue, switch = FrameQueue(high=64, low=16), Switch()
+    queue.bind(switch.pause, switch.resume)
+    conn = open_conn(queue)
+    total, burst, peak, received = 3000, 40, 0, []
+
+    async def socket():
+        nonlocal peak
+        sent = 0
+        while sent < total:
+            if switch.reading:
+                for _ in range(min(burst, total - sent)):
+                    queue.push(sent)
+                    sent += 1
+                peak = max(peak, len(queue.messages))
+            await asyncio.sleep(0)
+        queue.end()
+
+    async def handler(message, c, timestamp):  # suspends on every message: slower than the socket
+        received.append(message)
+        await asyncio.sleep(0)
+
+    await asyncio.wait_for(asyncio.gather(socket(), conn.pump(handler, Owner())), 30)
+    assert received == list(range(total))
+    assert peak < queue.high + burst
+    assert switch.calls.count("pause") == switch.calls.count("resume") >= 10
+
+
+async def test_pump_closes_the_socket_and_returns_once_the_feed_stops(open_conn):
+    conn = open_conn(FrameQueue())
+    transport, owner, got = conn.conn, Owner(), []
+
+    async def handler(message, c, timestamp):
+        got.append(message)
+        if message == "b":
+            owner.running = False  # FeedHandler.stop() while frames are still queued
+
+    for m in "abcd":
+        conn._queue.push(m)
+    await asyncio.wait_for(conn.pump(handler, owner), 5)
+    assert got == ["a", "b"] and conn.conn is None
+    assert transport.closes == [1000] and transport.disconnects == 1
+
+
+async def test_the_feeds_handler_drives_a_pump_and_is_quiet_about_errors_after_a_stop(open_conn):
+    from cryptofeed_backpack.transport.ws import ReconnectingHandler
+
+    def failing_conn():
+        conn = open_conn(FrameQueue())
+        conn._queue.push("x")
+        return conn
+
+    async def handler(message, c, timestamp):
+        raise RuntimeError("a parser bug")
+
+    owner = ReconnectingHandler(failing_conn(), None, handler, None, -1, policy=ConnectionPolicy())
+    owner.running = True
+    with pytest.raises(RuntimeError, match="a parser bug"):
+        await owner._handler(failing_conn(), handler)
+
+    async def stop_then_fail(message, c, timestamp):
+        owner.running = False
+        raise RuntimeError("after the stop")
+
+    assert await owner._handler(failing_conn(), stop_then_fail) is None
+
+
 # ---- options and the choice of client ----------------------------------------------------------
 
 @pytest.mark.parametrize("url, proxy, socks", [(None, None, False), ("http://127.0.0.1:3128", "http://127.0.0.1:3128", False),
