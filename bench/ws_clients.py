@@ -171,10 +171,10 @@ async def _loop(conn, handler, pump: bool = True):
         await handler(message, conn, conn.last_message)
 
 
-def run_client(client: str, markets: int, seconds: float, rate: float = 0) -> dict:
+def run_client(client: str, markets: int, seconds: float, rate: float = 0, loop: str = "asyncio") -> dict:
     producer, info = start_producer(markets, rate, seconds + 20)
     try:
-        out = subprocess.run([sys.executable, __file__, "--client", client, info["WS"], info["CA"], str(seconds)],
+        out = subprocess.run([sys.executable, __file__, "--client", client, info["WS"], info["CA"], str(seconds), loop],
                              capture_output=True, text=True, timeout=seconds + 60)
         if out.returncode:
             return {"client": client, "error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
@@ -197,8 +197,13 @@ FEATURES = {
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
-        client, url, ca, seconds = sys.argv[2:6]
-        print(json.dumps(asyncio.run(drive(client, url, ca, float(seconds)))))
+        client, url, ca, seconds, loop = sys.argv[2:7]
+        run = asyncio.run
+        if loop == "uvloop":
+            import uvloop
+
+            run = uvloop.run
+        print(json.dumps(run(drive(client, url, ca, float(seconds)))))
         return
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=4.0)
@@ -207,15 +212,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0,
                         help="frames/s the producer sends (0: as fast as the client reads); at a set rate the CPU "
                              "figure is the transport's floor under bench/end_to_end.py at that rate")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="the client's event loop (cryptofeed's FeedHandler installs uvloop by default)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     runs: dict[str, list] = {c: [] for c in CLIENTS}
     for _ in range(args.repeats):
         for client in CLIENTS:  # interleaved, so noise hits all alike
-            runs[client].append(run_client(client, args.markets, args.seconds, args.rate))
+            runs[client].append(run_client(client, args.markets, args.seconds, args.rate, args.loop))
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     pace = f"producer at {args.rate:,.0f} frames/s" if args.rate else "producer at full speed"
-    print(f"WebSocket clients in cryptofeed's connection model, counting handler, {pace}, "
+    print(f"WebSocket clients in cryptofeed's connection model, counting handler, {pace}, {args.loop} loop, "
           f"median of {args.repeats} interleaved runs")
     print("| client | frames/s | CPU % of a core | frames per CPU-second | vs websockets | keeps |\n|---|---|---|---|---|---|")
     summary = {}
