@@ -10,31 +10,26 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-FULL = [
-    ("handlers.py", []),
-    ("instructions.py", []),
-    ("decimal_costs.py", []),
-    ("end_to_end.py", []),
-    ("memory_coldstart.py", []),
-    ("ws_clients.py", []),
-    ("sim_throughput.py", []),
+# (script, arguments, arguments with --quick)
+SCRIPTS = [
+    ("handlers.py", [], ["--frames", "3000", "--repeats", "3"]),
+    ("instructions.py", [], ["--frames", "500", "--kinds", "trade,depth_1_level"]),
+    ("decimal_costs.py", [], ["--n", "50000", "--repeats", "3"]),
+    ("handler_loop.py", [], ["--repeats", "3"]),
+    ("end_to_end.py", [], ["--rates", "2000,10000,0", "--seconds", "2"]),
+    ("memory_coldstart.py", [], []),
+    ("ws_clients.py", [], ["--seconds", "2", "--repeats", "1"]),
+    # each client's floor at the end-to-end firehose rate, on the loop FeedHandler installs
+    ("ws_clients.py", ["--rate", "10000", "--loop", "uvloop"], ["--rate", "10000", "--loop", "uvloop", "--seconds", "2", "--repeats", "1"]),
+    ("sim_throughput.py", [], ["--rates", "5000,20000", "--seconds", "2"]),
 ]
-QUICK = {
-    "handlers.py": ["--frames", "3000", "--repeats", "3"],
-    "instructions.py": ["--frames", "500", "--kinds", "trade,depth_1_level"],
-    "decimal_costs.py": ["--n", "50000", "--repeats", "3"],
-    "end_to_end.py": ["--rates", "2000,10000,0", "--seconds", "2"],
-    "ws_clients.py": ["--seconds", "2", "--repeats", "1"],
-    "sim_throughput.py": ["--rates", "5000,20000", "--seconds", "2"],
-}
 
 
 def main() -> int:
     quick = "--quick" in sys.argv[1:]
     failed = 0
-    for script, args in FULL:
-        if quick:
-            args = QUICK.get(script, args)
+    for script, full_args, quick_args in SCRIPTS:
+        args = quick_args if quick else full_args
         print(f"\n== {script} {' '.join(args)}".rstrip(), flush=True)
         result = subprocess.run([sys.executable, str(HERE / script), *args], cwd=HERE.parent)
         if result.returncode:
