@@ -25,6 +25,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
+#: the consumer's bounded waits: for every book to sync, then for the backlog to clear
+SYNC_WAIT_S = 20.0
+SETTLE_WAIT_S = 15.0
+
+
 def cpu_seconds(pid: int | str = "self") -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -95,12 +100,12 @@ async def consume(ws: str, rest: str, ca: str, markets: list[str], warmup: float
         t_start = time.monotonic()
         while time.monotonic() - t_start < warmup or not all(b.synced for b in feed.book_channel.books.values()) \
                 or len(feed.book_channel.books) < len(markets):
-            if time.monotonic() - t_start > warmup + 20:
+            if time.monotonic() - t_start > warmup + SYNC_WAIT_S:
                 break
             await asyncio.sleep(0.05)
         synced = sum(b.synced for b in feed.book_channel.books.values())
         # Syncing 1000-level books leaves a backlog: wait (bounded) until the feed has caught up.
-        settle_end = time.monotonic() + 15
+        settle_end = time.monotonic() + SETTLE_WAIT_S
         caught_up = False
         while time.monotonic() < settle_end and not caught_up:
             latencies.clear()
@@ -142,7 +147,9 @@ def start_producer(markets: int, rate: float, duration: float) -> tuple[subproce
 
 
 def run_rate(rate: float, markets: int, warmup: float, seconds: float, client: str = "picows", loop: str = "uvloop") -> dict:
-    producer, info = start_producer(markets, rate, warmup + seconds + 25)
+    # the producer outlasts the consumer's longest path (both waits, then the measurement), so a
+    # consumer that falls behind still measures against a live stream
+    producer, info = start_producer(markets, rate, warmup + SYNC_WAIT_S + SETTLE_WAIT_S + seconds + 5)
     consumer = None
     try:
         consumer = subprocess.Popen([sys.executable, __file__, "--consumer", info["WS"], info["REST"], info["CA"], info["MARKETS"],
