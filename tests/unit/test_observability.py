@@ -100,6 +100,18 @@ def test_a_healthy_feed_is_ok_live_and_ready_and_quiet_streams_do_not_degrade():
                                                     "snapshot_age_s": 50.0}
 
 
+def test_subscribed_holds_with_every_quiet_stream_silent_and_fails_on_one_silent_live_stream():
+    # 500 markets, 2000 streams: quiet kinds that never delivered do not count against "subscribed"
+    streams = tuple(s for i in range(500) for s in (
+        StreamState(f"trade.M{i}_USDC", "trade", NOW - 1), StreamState(f"depth.M{i}_USDC", "depth", NOW - 1),
+        StreamState(f"openInterest.M{i}_USDC", "openInterest", None), StreamState(f"liquidation.M{i}_USDC", "liquidation", None)))
+    report = evaluate(state(streams=streams), now=NOW)
+    assert report.details["subscribed"] and report.ready and report.status == "ok"
+    stopped = streams[:-4] + (StreamState("trade.M499_USDC", "trade", None),) + streams[-3:]
+    report = evaluate(state(streams=stopped), now=NOW)
+    assert not report.details["subscribed"] and not report.ready and codes(report) == ["stream_silent"]
+
+
 def test_never_connected_is_starting_and_after_a_failure_down():
     never = evaluate(state(connected=False, ever_connected=False, subscribed_at=None), now=NOW)
     assert (never.status, never.ready, never.live, codes(never)) == ("starting", False, True, ["not_connected"])
