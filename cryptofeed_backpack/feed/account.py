@@ -40,6 +40,7 @@ class AccountChannels:
         self.last_auth_error: Optional[BackpackAuthError] = None
         self.clock_skew_ms: Optional[float] = None
         self._subscribed_at = self._rejected_at = self._event_at = 0.0
+        self._diagnosis: Optional[asyncio.Task] = None
 
     @property
     def wants_stream(self) -> bool:
@@ -109,8 +110,12 @@ class AccountChannels:
         self.feed.metrics.inc("auth_failures")
         self.last_auth_error = explained
         self._rejected_at = time.monotonic()
-        asyncio.create_task(self._diagnose(explained))
+        self._diagnosis = asyncio.create_task(self._diagnose(explained))
         return True
+
+    async def shutdown(self) -> None:
+        if self._diagnosis is not None:
+            self._diagnosis.cancel()
 
     async def _diagnose(self, explained: BackpackAuthError) -> None:
         window = self.feed.backpack_config.window_ms
@@ -148,6 +153,7 @@ class BalancePoller(AsyncConnection):
         self.feed = feed
         self.interval_s = feed.backpack_config.balance_poll_interval_s
         self._running = False
+        self._poll: Optional[asyncio.Future] = None
         self._last: dict[str, tuple] = {}
         self._logged: set[tuple] = set()
 
@@ -161,14 +167,21 @@ class BalancePoller(AsyncConnection):
 
     async def close(self) -> None:
         self._running = False
+        if self._poll is not None:
+            # a call in flight (with its retries) would otherwise outlive the feed's REST client
+            self._poll.cancel()
 
     async def read(self) -> AsyncIterator[dict]:
         client = self.feed.backpack_rest()
-        policy = self.feed.backpack_config.rest
         failures = 0
         while self._running:
             try:
-                reply = await client.balances()
+                self._poll = asyncio.ensure_future(client.balances())
+                reply = await self._poll
+            except asyncio.CancelledError:
+                if self._running:  # the task itself was cancelled, not only the poll by close()
+                    raise
+                return
             except BackpackError as exc:
                 # a rejected key or an outage: back off (up to 10 polls' worth), say it once per cause
                 failures += 1
