@@ -13,12 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from types import SimpleNamespace
 
 LOOPS = ("read", "pump")
-
-
-class _Running:
-    running = True
 
 
 class _OpenTransport:
@@ -51,7 +48,7 @@ async def _one_run(loop_kind: str, messages: int, per: int) -> float:
             queue.end()
 
     loop.call_soon(socket_read)
-    owner = _Running()
+    owner = SimpleNamespace(running=True)
     start = time.perf_counter()
     if loop_kind == "pump":
         await conn.pump(_nothing, owner)

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -156,16 +157,12 @@ async def drive(client: str, url: str, ca: str, seconds: float) -> dict:
     return {"client": client, "frames_per_s": (n1 - n0) / (t1 - t0), "cpu_pct": 100 * (c1 - c0) / (t1 - t0)}
 
 
-class _Running:
-    running = True
-
-
 async def _loop(conn, handler, pump: bool = True):
     # what the feed's connection handler does (transport/ws.py ReconnectingHandler._handler): a
     # connection with pump() drives the handler itself; the others go through cryptofeed's
     # ConnectionHandler._handler loop over read(), minus its error logging
     if pump and hasattr(conn, "pump"):
-        await conn.pump(handler, _Running())
+        await conn.pump(handler, SimpleNamespace(running=True))
         return
     async for message in conn.read():
         await handler(message, conn, conn.last_message)

@@ -127,24 +127,26 @@ async def test_wait_returns_on_a_message_or_the_end():
     assert isinstance(queue.error, WebSocketClosed)
 
 
+async def bursting_socket(queue: FrameQueue, switch: Switch, total: int, burst: int) -> int:
+    """The socket side: ``total`` messages (0, 1, ...) in bursts of ``burst`` per loop turn, none while
+    reading is paused, then the end; returns the most messages the queue held."""
+    sent = peak = 0
+    while sent < total:
+        if switch.reading:
+            for _ in range(min(burst, total - sent)):
+                queue.push(sent)
+                sent += 1
+            peak = max(peak, len(queue.messages))
+        await asyncio.sleep(0)
+    queue.end()
+    return peak
+
+
 async def test_a_slow_handler_holds_the_backlog_to_the_bound_and_loses_nothing():
     queue, switch = FrameQueue(high=64, low=16), Switch()
     queue.bind(switch.pause, switch.resume)
     total, burst = 5000, 40  # a socket read delivers bursts of frames; a paused socket delivers none
-    peak, received = 0, []
-
-    async def socket():
-        sent = 0
-        while sent < total:
-            if switch.reading:
-                for _ in range(min(burst, total - sent)):
-                    queue.push(sent)
-                    sent += 1
-                peak_now = len(queue.messages)
-                nonlocal peak
-                peak = max(peak, peak_now)
-            await asyncio.sleep(0)
-        queue.end()
+    received = []
 
     async def handler():  # takes one message per loop turn: slower than the socket
         while True:
@@ -156,7 +158,7 @@ async def test_a_slow_handler_holds_the_backlog_to_the_bound_and_loses_nothing()
                 return
             await queue.wait()
 
-    await asyncio.wait_for(asyncio.gather(socket(), handler()), 30)
+    peak, _ = await asyncio.wait_for(asyncio.gather(bursting_socket(queue, switch, total, burst), handler()), 30)
     assert received == list(range(total))
     assert peak < queue.high + burst  # at most one burst past the mark
     assert switch.calls.count("pause") == switch.calls.count("resume") >= 10
@@ -339,25 +341,14 @@ async def test_pump_with_a_slow_handler_holds_the_backlog_to_the_bound_and_loses
     queue, switch = FrameQueue(high=64, low=16), Switch()
     queue.bind(switch.pause, switch.resume)
     conn = open_conn(queue)
-    total, burst, peak, received = 3000, 40, 0, []
-
-    async def socket():
-        nonlocal peak
-        sent = 0
-        while sent < total:
-            if switch.reading:
-                for _ in range(min(burst, total - sent)):
-                    queue.push(sent)
-                    sent += 1
-                peak = max(peak, len(queue.messages))
-            await asyncio.sleep(0)
-        queue.end()
+    total, burst, received = 3000, 40, []
 
     async def handler(message, c, timestamp):  # suspends on every message: slower than the socket
         received.append(message)
         await asyncio.sleep(0)
 
-    await asyncio.wait_for(asyncio.gather(socket(), conn.pump(handler, Owner())), 30)
+    peak, _ = await asyncio.wait_for(asyncio.gather(bursting_socket(queue, switch, total, burst),
+                                                    conn.pump(handler, Owner())), 30)
     assert received == list(range(total))
     assert peak < queue.high + burst
     assert switch.calls.count("pause") == switch.calls.count("resume") >= 10
