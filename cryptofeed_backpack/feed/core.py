@@ -371,11 +371,9 @@ class BackpackFeed(Feed, BackpackRestMixin):
         await self.trade_channel.shutdown()
         await self.stream_guard.shutdown()
         await self.account_channels.shutdown()
-        # the connections (the balance poller is one) close before the REST client: a poll that woke
-        # while the client was closing would open a fresh session that nothing closes
-        await super().shutdown()
         if self.rest_client is not None:
-            await self.rest_client.close()
+            await self.rest_client.close()  # a call still retrying fails from here on (transport/rest.py)
+        await super().shutdown()
 
     def health(self):
         """The feed's ``HealthReport`` (status, live, ready, reasons): docs/operations.md."""

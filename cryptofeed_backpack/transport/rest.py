@@ -72,6 +72,7 @@ class BackpackRestClient:
         self._ssl = config.ssl_context()
         self._session: Optional[aiohttp.ClientSession] = None
         self._session_loop: Optional[asyncio.AbstractEventLoop] = None
+        self._closed_loop: Optional[asyncio.AbstractEventLoop] = None
         self._host = urlsplit(config.rest_url).netloc
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -88,12 +89,17 @@ class BackpackRestClient:
         loop = asyncio.get_running_loop()
         if self._session is not None and not self._session.closed and self._session_loop is loop:
             return self._session
+        if self._closed_loop is loop:
+            # a call still retrying after close() would open a session that nothing closes
+            raise BackpackConnectionError("the REST client was closed", retryable=False,
+                                          fix="create a new BackpackRestClient (a feed closes its own at shutdown)")
         # trust_env stays False: transport/proxy.py already resolved the environment with our precedence
         self._session = aiohttp.ClientSession(connector=make_connector(self._proxy, self._ssl), trust_env=False)
         self._session_loop = loop
         return self._session
 
     async def close(self) -> None:
+        self._closed_loop = asyncio.get_running_loop()
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()

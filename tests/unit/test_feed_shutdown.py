@@ -51,3 +51,15 @@ async def test_a_poll_that_wakes_while_the_rest_client_closes_opens_no_new_sessi
     await feed.shutdown()
     await asyncio.wait_for(polling, 5)  # the poller stops on its own once closed
     assert feed.rest_client._session is None
+
+
+async def test_a_closed_rest_client_refuses_calls_instead_of_opening_a_session():
+    from cryptofeed_backpack.config import BackpackConfig
+    from cryptofeed_backpack.errors import BackpackConnectionError
+    from cryptofeed_backpack.transport.rest import BackpackRestClient
+
+    client = BackpackRestClient(BackpackConfig(rest_url="https://127.0.0.1:9", ws_url="wss://127.0.0.1:9"))
+    await client.close()
+    with pytest.raises(BackpackConnectionError, match="was closed.*create a new BackpackRestClient"):
+        await client.server_time_ms()
+    assert client._session is None
