@@ -17,6 +17,7 @@ from cryptofeed.symbols import Symbol
 
 from .. import symbols as symbol_service
 from ..config import BackpackConfig
+from ..delivery import DeliveryGuard
 from ..errors import BackpackConfigError, BackpackError
 from ..constants import CANDLE_INTERVALS as BACKPACK_INTERVALS
 from ..feed.config_split import requested_channels as _requested_channels, split_config as _split_config
@@ -83,6 +84,7 @@ class CcxtBackpackFeed(CcxtEmitMixin, Feed):
         self._wanted = {channel: [s.normalized if isinstance(s, Symbol) else s for s in syms] for channel, syms in wanted.items()}
         self._tasks: list[asyncio.Task] = []
         self._running = False
+        self.delivery_guard = DeliveryGuard()
         self._markets_lock: Optional[asyncio.Lock] = None
         self._failures: dict[tuple[str, str], int] = {}
         self._polling: set[tuple[str, str]] = set()  # (channel, symbol) served by REST polling right now
@@ -111,14 +113,20 @@ class CcxtBackpackFeed(CcxtEmitMixin, Feed):
     def _spawn(self, loop, coro, name: str) -> None:
         self._tasks.append(loop.create_task(coro, name=f"ccxt-{BACKPACK}-{name}"))
 
+    async def callback(self, data_type, obj, receipt_timestamp):
+        # the watch loops are tasks a stop cancels: a record goes through every callback before that (delivery.py)
+        async with self.delivery_guard.delivering():
+            await super().callback(data_type, obj, receipt_timestamp)
+
     def stop(self) -> None:
+        # the loops end at their next turn; shutdown cancels what still waits on ccxt
         self._running = False
         self.metrics.stopped()
-        for task in self._tasks:
-            task.cancel()
 
     async def shutdown(self) -> None:
         self.stop()
+        # not while a record is in its callbacks: the backends stop right after (delivery.py)
+        await self.delivery_guard.cancel_between_deliveries(self._tasks, owner=self.id)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()

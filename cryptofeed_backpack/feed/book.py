@@ -49,7 +49,9 @@ class BookChannel:
         # connections, instead of one TLS handshake per market at start (docs/performance.md). The pace
         # is the REST client's budget (transport/policy.py), which every request passes.
         self._snapshot_slots = asyncio.Semaphore(feed.backpack_config.snapshot_concurrency)
-        self._lock = asyncio.Lock()
+        # the feed's delivery lock (delivery.py): a snapshot's emission is a delivery that a stop lets finish,
+        # and the deltas that arrive meanwhile wait behind it
+        self._lock = feed.delivery_guard.delivering()
         # True while _resync holds the lock across a snapshot's callbacks: what every delta checks,
         # cheaper than asking the lock (a Python call). Frames are handled one at a time, so the lock
         # is only ever wanted by a snapshot and at most one delta waiting behind it.
@@ -211,8 +213,8 @@ class BookChannel:
                                      msg.last_id, delta)
 
     async def shutdown(self) -> None:
-        for task in self._snapshot_tasks.values():
-            task.cancel()
+        """Cancel the snapshot tasks, but not while one is emitting its book."""
+        await self.feed.delivery_guard.cancel_between_deliveries(self._snapshot_tasks.values(), owner=self.feed.id)
 
 
 def _best(side, is_bid: bool):

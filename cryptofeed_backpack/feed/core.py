@@ -8,6 +8,7 @@ and error replies are counted, logged once per kind, and dropped; they never esc
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Awaitable, Optional
 
@@ -21,6 +22,7 @@ from .. import symbols as symbol_service
 from ..config import BackpackConfig
 from ..constants import (CANDLE_INTERVALS, EXCHANGE_ID, REST_URL, STREAM_FOR_CHANNEL, STREAMS, WS_INVALID_STREAM, WS_URL,
                          Rest, depth_stream_prefix)
+from ..delivery import STOP_DRAIN_S, DeliveryGuard
 from ..errors import BackpackAuthError, BackpackConfigError, BackpackStreamError
 from ..observability.metrics import COUNT, LAST_AT, FeedMetrics as Metrics
 from ..transport.proxy import websocket_proxy_route, ws_proxy_argument
@@ -102,6 +104,7 @@ class BackpackFeed(Feed, BackpackRestMixin):
             super().__init__(config=cryptofeed_config, **kwargs)
 
         self.metrics = Metrics()
+        self.delivery_guard = DeliveryGuard()  # what a stop waits for (delivery.py)
         self._frame_cells = self.metrics.frame_cells
         self.rest_client = None
         self.last_connection_error: Optional[BaseException] = None
@@ -367,6 +370,11 @@ class BackpackFeed(Feed, BackpackRestMixin):
         return self.account_channels.clock_skew_ms
 
     async def shutdown(self) -> None:
+        # Every delivery ends before the backends stop. cryptofeed's Feed.shutdown hands each backend its
+        # stop sentinel first and closes the connections after, so a record still in its callbacks would
+        # reach a backend after the sentinel and never be written (delivery.py).
+        await asyncio.gather(*(h.stop_delivering(STOP_DRAIN_S) for h in self.connection_handlers
+                               if isinstance(h, ReconnectingHandler)))
         await self.book_channel.shutdown()
         await self.trade_channel.shutdown()
         await self.stream_guard.shutdown()

@@ -68,9 +68,9 @@ class TradeChannel:
                 self._start_fill(exchange_symbol, state)
 
     async def shutdown(self) -> None:
-        for state in self.markets.values():
-            if state.task is not None:
-                state.task.cancel()
+        """Cancel the backfills, but not while one is delivering a trade."""
+        tasks = [state.task for state in self.markets.values() if state.task is not None]
+        await self.feed.delivery_guard.cancel_between_deliveries(tasks, owner=self.feed.id)
 
     def status(self) -> dict[str, Optional[int]]:
         """exchange symbol -> the last trade id delivered."""
@@ -155,10 +155,11 @@ class TradeChannel:
             why = f"older than the {self.policy.max_pages} history pages a hole may read"
         for t in trades:
             if t.id > state.last_id:
-                state.last_id = t.id
-                feed.metrics.inc("trades_backfilled")
                 raw = {"backfill": True, "trade": msgspec.to_builtins(t)}
-                await feed.deliver(TRADES, market_rest.trade(t, state.symbol, raw=raw), time.time())
+                async with feed.delivery_guard.delivering():
+                    state.last_id = t.id
+                    feed.metrics.inc("trades_backfilled")
+                    await feed.deliver(TRADES, market_rest.trade(t, state.symbol, raw=raw), time.time())
         if not complete:
             if until is not None:
                 self._report_loss(exchange_symbol, until - after - 1 - len(trades), why)
@@ -204,9 +205,10 @@ class TradeChannel:
                 continue
             if msg.trade_id > state.last_id + 1:
                 return False
-            state.pending.popleft()
-            state.last_id = msg.trade_id
-            await feed.deliver(TRADES, market.trade(msg, state.symbol), timestamp)
+            async with feed.delivery_guard.delivering():
+                state.pending.popleft()
+                state.last_id = msg.trade_id
+                await feed.deliver(TRADES, market.trade(msg, state.symbol), timestamp)
         state.filling = False  # no await between the last check and here: nothing can slip past
         return True
 

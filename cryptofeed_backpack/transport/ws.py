@@ -84,6 +84,30 @@ class ReconnectingHandler(ConnectionHandler):
         self.policy = policy
         self.on_attempt_failed = on_attempt_failed
         self.failures = 0
+        self.task: Optional[asyncio.Task] = None
+        self.handling = False  # inside _handler: a message may be in its callbacks
+
+    def start(self, loop: asyncio.AbstractEventLoop):
+        # kept (cryptofeed drops it) so that a stop can wait for the message in hand
+        self.task = loop.create_task(self._create_connection())
+
+    async def stop_delivering(self, timeout: float) -> bool:
+        """Stop and close the connection; let a message that is in its callbacks finish them (for up to
+        ``timeout`` s), then end the task. True if nothing was cut short. A feed calls this before its
+        backends stop, so that no callback hands a backend a record after the backend's stop sentinel
+        (feed/core.py, ``shutdown``)."""
+        self.running = False
+        await self.conn.close()
+        task = self.task
+        if task is None or task.done() or task is asyncio.current_task():
+            return True
+        finished = True
+        if self.handling:  # else it is connecting or waiting to reconnect: nothing to finish
+            finished = bool((await asyncio.wait({task}, timeout=timeout))[0])
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=timeout)
+        return finished
 
     def next_delay(self) -> float:
         return retry_delay(self.failures, None, self.policy.reconnect_base_s, self.policy.reconnect_cap_s)
@@ -114,7 +138,11 @@ class ReconnectingHandler(ConnectionHandler):
                     self.failures = 0
                     if self.timeout != -1:
                         asyncio.get_running_loop().create_task(self._watcher())
-                    await self._handler(connection, self.handler)
+                    self.handling = True
+                    try:
+                        await self._handler(connection, self.handler)
+                    finally:
+                        self.handling = False
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # every failure is retried; only stop() ends the loop

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from cryptofeed_backpack.config import BackpackConfig
+from cryptofeed_backpack.delivery import DeliveryGuard
 from cryptofeed_backpack.errors import BackpackServerError
 from cryptofeed_backpack.feed.trades import TradeChannel, is_backfilled
 from cryptofeed_backpack.observability import Metrics
@@ -65,6 +66,7 @@ class Feed:
         self.backpack_config = BackpackConfig(trade_backfill=backfill, rest={"backoff_base_s": 0.001, "backoff_cap_s": 0.002})
         self.exchange = exchange
         self.delivered = []
+        self.delivery_guard = DeliveryGuard()
 
     def backpack_rest(self):
         return self.exchange

@@ -1,0 +1,81 @@
+"""Stopping a FeedHandler loses nothing a callback was given (cryptofeed_backpack/delivery.py).
+
+cryptofeed's ``Feed.shutdown`` hands each backend its stop sentinel before it closes the
+connections. A frame still in its callbacks at that moment (an earlier callback awaiting I/O, say)
+reached the backend after the sentinel, and the backend's writer, which stops at the sentinel,
+never wrote it; the ccxt feed cancelled its watch loops in the middle of their callbacks. Both
+feeds now end their deliveries first and only then let cryptofeed stop the backends.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from cryptofeed import FeedHandler
+from cryptofeed.backends.backend import BackendCallback, BackendQueue
+from cryptofeed.defines import TRADES
+
+from cryptofeed_backpack import BackpackFeed
+from cryptofeed_backpack.simulator import BackpackSimulator
+from cryptofeed_backpack.symbols import load_symbols
+from tests.integration.feed_harness import wait_until
+
+pytestmark = pytest.mark.integration
+
+MARKETS = ["SOL_USDC", "BTC_USDC_PERP"]
+
+
+class ListBackend(BackendQueue, BackendCallback):
+    """A cryptofeed backend (its own queue and writer task, as Redis's or Postgres's) that stores
+    into a list: what reaches the list is what a real backend would have written."""
+
+    default_key = "trades"
+
+    def __init__(self):
+        self.numeric_type = str
+        self.none_to = None
+        self.running = True
+        self.stored: list[dict] = []
+
+    async def writer(self):
+        while self.running:
+            async with self.read_queue() as updates:
+                self.stored.extend(updates)
+
+
+def native_feed(config, callbacks):
+    return BackpackFeed(config=config, symbols=["SOL-USDC", "BTC-USDC-PERP"], channels=[TRADES], callbacks=callbacks)
+
+
+def ccxt_feed(config, callbacks):
+    from cryptofeed_backpack.ccxt_feed import CcxtBackpackFeed
+
+    return CcxtBackpackFeed(config=config, symbols=["SOL-USDC", "BTC-USDC-PERP"], channels=[TRADES], callbacks=callbacks)
+
+
+@pytest.mark.parametrize("make_feed, ws_client", [(native_feed, "picows"), (native_feed, "websockets"),
+                                                  (ccxt_feed, None)], ids=["native-picows", "native-websockets", "ccxt"])
+async def test_stop_writes_every_trade_a_callback_was_given(clean_symbols, make_feed, ws_client):
+    if make_feed is ccxt_feed:
+        pytest.importorskip("ccxt")
+    given: list[str] = []
+
+    async def slow_first(trade, receipt):
+        # stands for a user callback that writes somewhere first: it holds each frame for a while,
+        # so the stop lands while a trade is between this callback and the backend
+        given.append(trade.id)
+        await asyncio.sleep(0.02)
+
+    backend = ListBackend()
+    async with BackpackSimulator(symbols=MARKETS, seed=5, rate=200) as sim:
+        config = sim.config(connection={"ws_client": ws_client}) if ws_client else sim.config()
+        await load_symbols(config, refresh=True)
+        handler = FeedHandler(config={"log": {"disabled": True}, "uvloop": False})
+        handler.add_feed(make_feed(config, {TRADES: [slow_first, backend]}))
+        handler.run(start_loop=False, install_signal_handlers=False)
+        assert await wait_until(lambda: len(given) >= 20, timeout=30)
+        await handler.stop_async()
+        await asyncio.wait_for(backend.worker, timeout=10)
+
+    assert len(given) >= 20
+    assert [r["id"] for r in backend.stored] == given

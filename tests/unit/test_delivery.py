@@ -1,0 +1,61 @@
+"""DeliveryGuard: a stop cancels a feed's background tasks between deliveries, never inside one."""
+from __future__ import annotations
+
+import asyncio
+
+from cryptofeed_backpack.delivery import DeliveryGuard
+
+
+def worker(guard: DeliveryGuard, log: list, callback_s: float, wait_s: float):
+    """A background task as the feed has them: wait on the exchange (``wait_s``), then deliver a
+    record through two callbacks, the first of which takes ``callback_s``."""
+    async def run():
+        n = 0
+        while True:
+            await asyncio.sleep(wait_s)
+            async with guard.delivering():
+                log.append(("first", n))
+                await asyncio.sleep(callback_s)
+                log.append(("second", n))
+            n += 1
+    return run()
+
+
+async def test_a_delivery_in_progress_reaches_every_callback_before_the_cancel():
+    guard, log = DeliveryGuard(), []
+    task = asyncio.create_task(worker(guard, log, callback_s=0.05, wait_s=0))
+    await asyncio.sleep(0.01)  # inside the first delivery's slow callback
+    assert log == [("first", 0)]
+    assert await guard.cancel_between_deliveries([task], timeout=2) is True
+    assert task.cancelled()
+    assert log == [("first", 0), ("second", 0)]
+
+
+async def test_a_task_waiting_on_the_exchange_is_cancelled_at_once():
+    guard, log = DeliveryGuard(), []
+    task = asyncio.create_task(worker(guard, log, callback_s=0, wait_s=3600))
+    await asyncio.sleep(0.01)
+    # no delivery holds the guard, so the stop neither waits for the task's hour nor for its own bound
+    assert await asyncio.wait_for(guard.cancel_between_deliveries([task], timeout=3600), 10) is True
+    assert task.cancelled() and log == []
+
+
+async def test_a_callback_that_outlasts_the_bound_is_cut_short_and_reported(caplog):
+    guard, log = DeliveryGuard(), []
+    task = asyncio.create_task(worker(guard, log, callback_s=60, wait_s=0))
+    await asyncio.sleep(0.01)
+    assert await guard.cancel_between_deliveries([task], timeout=0.1, owner="BACKPACK") is False
+    assert task.cancelled()
+    assert log == [("first", 0)]
+    assert "BACKPACK: a callback was still running" in caplog.text
+
+
+async def test_several_tasks_take_turns_and_all_end():
+    guard, log = DeliveryGuard(), []
+    tasks = [asyncio.create_task(worker(guard, log, callback_s=0.01, wait_s=0)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    assert await guard.cancel_between_deliveries(tasks, timeout=2) is True
+    assert all(t.cancelled() for t in tasks)
+    # every delivery that began reached its second callback, and none overlapped another
+    firsts = [i for i, (step, _) in enumerate(log) if step == "first"]
+    assert firsts and all(log[i + 1][0] == "second" for i in firsts)
