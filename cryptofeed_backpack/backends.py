@@ -34,8 +34,8 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "redis": ("cryptofeed.backends.redis", "{stem}Redis", "pip install 'cryptofeed-backpack[redis]'"),
     "redis_stream": ("cryptofeed.backends.redis", "{stem}Stream", "pip install 'cryptofeed-backpack[redis]'"),
     "postgres": ("cryptofeed.backends.postgres", "{stem}Postgres", "pip install 'cryptofeed-backpack[postgres]'"),
-    "kafka": ("cryptofeed.backends.kafka", "{stem}Kafka", "pip install aiokafka"),
-    "zmq": ("cryptofeed.backends.zmq", "{stem}ZMQ", "pip install pyzmq"),
+    "kafka": ("cryptofeed.backends.kafka", "{stem}Kafka", "pip install 'cryptofeed-backpack[kafka]'"),
+    "zmq": ("cryptofeed.backends.zmq", "{stem}ZMQ", "pip install 'cryptofeed-backpack[zmq]'"),
     "socket": ("cryptofeed.backends.socket", "{stem}Socket", "nothing (standard library)"),
 }
 CHANNELS = tuple(_STEMS)

@@ -428,3 +428,55 @@ async def test_collect_into_a_tcp_socket_keeps_every_record(clean_symbols):
     for channel in CHANNELS:
         assert received[keys[channel]] == jsonable(seen.items[channel]), channel
     assert all(r["sequence_number"] for r in received["book"])
+
+
+# ---- ZeroMQ ---------------------------------------------------------------------------------------
+
+async def test_collect_into_zmq_publishes_every_record(clean_symbols):
+    """cryptofeed's ZMQ backends PUB-connect to host:port; a SUB socket bound there receives
+    ``<exchange>-<key>-<symbol> <json>`` for each record, the installed pyzmq's (the [zmq] extra)."""
+    import asyncio
+
+    zmq = pytest.importorskip("zmq")
+    import zmq.asyncio
+
+    from tests.integration.backend_servers import free_port
+
+    port = free_port()
+    context = zmq.asyncio.Context()
+    sub = context.socket(zmq.SUB)
+    sub.setsockopt_string(zmq.SUBSCRIBE, "")
+    sub.bind(f"tcp://127.0.0.1:{port}")
+    received = defaultdict(list)
+
+    async def receive():
+        while True:
+            topic, _, body = (await sub.recv_string()).partition(" ")
+            received[topic].append(json.loads(body))
+
+    receiver = asyncio.create_task(receive())
+    try:
+        async with BackpackSimulator(symbols=MARKETS, seed=12, rate=150) as sim:
+            seen, _ = await run_collector(sim, {"type": "zmq", "host": "127.0.0.1", "port": port})
+        # the backends' writers have ended; what they sent is in flight on loopback
+        expected = sum(len(v) for v in seen.items.values())
+        await wait_until(lambda: sum(len(v) for v in received.values()) >= expected, timeout=10)
+    finally:
+        receiver.cancel()
+        sub.close(linger=0)
+        context.term()
+
+    keys = {TRADES: "trades", L2_BOOK: "book", TICKER: "ticker", CANDLES: "candles", FUNDING: "funding"}
+    for channel in CHANNELS:
+        expected_by_topic = defaultdict(list)
+        for record in seen.items[channel]:
+            expected_by_topic[f"{record['exchange']}-{keys[channel]}-{record['symbol']}"].append(jsonable(record))
+        assert expected_by_topic, channel
+        for topic, expected in expected_by_topic.items():
+            assert received[topic] == expected, (channel, topic)
+    for symbol in ("BTC-USDC-PERP", "SOL-USDC"):
+        ids = [int(r["id"]) for r in received[f"BACKPACK-trades-{symbol}"]]
+        assert ids == list(range(ids[0], ids[0] + len(ids)))
+        book = received[f"BACKPACK-book-{symbol}"]
+        assert "book" in book[0] and book[0]["prev_sequence_number"] is None
+        assert all(rec["prev_sequence_number"] == before["sequence_number"] for before, rec in zip(book, book[1:]))

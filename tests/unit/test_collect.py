@@ -8,7 +8,7 @@ import pytest
 from cryptofeed.defines import CANDLES, FUNDING, L2_BOOK, TICKER, TRADES
 from cryptofeed.types import Funding, OrderBook
 
-from cryptofeed_backpack.backends import KINDS, SequencedBook, backend_class
+from cryptofeed_backpack.backends import CHANNELS, KINDS, SequencedBook, backend_class
 from cryptofeed_backpack.collect import CollectSettings, plan_subscription
 from cryptofeed_backpack.errors import BackpackConfigError
 from cryptofeed_backpack.sharding import Shard, shard_of
@@ -107,3 +107,12 @@ def test_postgres_funding_row_without_predicted_rate_is_null_not_a_dead_writer()
     row = backend.format(("BACKPACK", "BTC-USDC-PERP", "2023-11-14 22:13:20", "2023-11-14 22:13:21", record))
     assert row == "('2023-11-14 22:13:20','2023-11-14 22:13:21','BACKPACK','BTC-USDC-PERP','100.5','0.0001',NULL,NULL)"
     assert backend.insert_statement.startswith("INSERT INTO funding (timestamp,receipt_timestamp,exchange,symbol,mark_price")
+
+
+def test_kafka_and_zmq_classes_build_at_the_client_libraries_their_extras_install():
+    # the dev environment installs cryptofeed[kafka] and cryptofeed[zmq], as the extras do for a user
+    for kind, options in (("kafka", {"bootstrap_servers": "127.0.0.1:9092"}), ("zmq", {"host": "127.0.0.1", "port": 5555})):
+        for channel in CHANNELS:
+            backend = backend_class(kind, channel)(numeric_type=str, **options)
+            assert backend.numeric_type is str and hasattr(backend, "writer"), (kind, channel)
+            assert isinstance(backend, SequencedBook) == (channel == L2_BOOK)
