@@ -10,13 +10,30 @@ connection's messages are ended the same way by ``ReconnectingHandler.stop_deliv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Iterable
+from contextvars import ContextVar
+from typing import AsyncIterator, Iterable, Optional
 
 LOG = logging.getLogger("feedhandler")
 
 #: how long a stop waits for a delivery in progress (a callback that blocks longer is cut short)
 STOP_DRAIN_S = 5.0
+
+# What the current task is delivering for (guards, connection handlers). A task created meanwhile
+# inherits it, so a stop started from a callback (``await fh.stop_async()`` in it) sees that it must
+# not wait for the delivery that is waiting for it, nor cancel that one.
+_INSIDE: ContextVar[tuple] = ContextVar("cryptofeed_backpack_delivering", default=())
+
+
+def enter(owner) -> None:
+    """For the rest of the current task (and the tasks it creates), it delivers for ``owner``."""
+    _INSIDE.set(_INSIDE.get() + (owner,))
+
+
+def inside(owner) -> bool:
+    """Whether the current task runs inside a delivery of ``owner`` (or was created by one)."""
+    return owner in _INSIDE.get()
 
 
 class DeliveryGuard:
@@ -26,16 +43,40 @@ class DeliveryGuard:
 
     def __init__(self):
         self._lock = asyncio.Lock()
+        self._holder: Optional[asyncio.Task] = None
+        self.stopping = False  # a stop has begun: a task that comes to deliver ends there
 
-    def delivering(self) -> asyncio.Lock:
+    @contextlib.asynccontextmanager
+    async def delivering(self) -> AsyncIterator[None]:
         """``async with guard.delivering(): await feed.deliver(...)``"""
-        return self._lock
+        async with self._lock:
+            if self.stopping:
+                # what it would deliver now could only reach stopped backends: end the task here, as if it
+                # had been cancelled between deliveries
+                raise asyncio.CancelledError
+            self._holder = asyncio.current_task()
+            token = _INSIDE.set(_INSIDE.get() + (self,))
+            try:
+                yield
+            finally:
+                _INSIDE.reset(token)
+                self._holder = None
 
     async def cancel_between_deliveries(self, tasks: Iterable[asyncio.Task], timeout: float = STOP_DRAIN_S,
                                         owner: str = "feed") -> bool:
         """Cancel ``tasks`` once no delivery is in progress (waiting up to ``timeout`` s for one that is).
         Returns False if a delivery had to be cut short. Once this returns the tasks have ended."""
+        self.stopping = True
         tasks = [t for t in tasks if not t.done() and t is not asyncio.current_task()]
+        if inside(self):
+            # a callback of the delivery in progress started this stop: that delivery waits for us, so it
+            # is neither waited for nor cancelled (it ends by itself: the feed is stopping)
+            tasks = [t for t in tasks if t is not self._holder]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=timeout)
+            return True
         try:
             await asyncio.wait_for(self._lock.acquire(), timeout)
             acquired = True

@@ -125,10 +125,9 @@ class CcxtBackpackFeed(CcxtEmitMixin, Feed):
 
     async def shutdown(self) -> None:
         self.stop()
-        # not while a record is in its callbacks: the backends stop right after (delivery.py)
+        # not while a record is in its callbacks, since the backends stop right after; this also waits for
+        # the tasks to end, except one whose callback started this stop (delivery.py)
         await self.delivery_guard.cancel_between_deliveries(self._tasks, owner=self.id)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.exchange.close()
         await super().shutdown()

@@ -18,6 +18,7 @@ from typing import Optional
 from cryptofeed.connection import WSAsyncConn
 from cryptofeed.connection_handler import ConnectionHandler
 
+from .. import delivery
 from ..errors import BackpackConnectionError
 from .policy import retry_delay
 
@@ -99,7 +100,8 @@ class ReconnectingHandler(ConnectionHandler):
         self.running = False
         await self.conn.close()
         task = self.task
-        if task is None or task.done() or task is asyncio.current_task():
+        if task is None or task.done() or task is asyncio.current_task() or delivery.inside(self):
+            # (inside: one of this connection's callbacks started the stop; the task ends once it returns)
             return True
         finished = True
         if self.handling:  # else it is connecting or waiting to reconnect: nothing to finish
@@ -128,6 +130,7 @@ class ReconnectingHandler(ConnectionHandler):
             raise
 
     async def _create_connection(self):
+        delivery.enter(self)  # this task delivers the connection's messages (delivery.py)
         await asyncio.sleep(self.start_delay)
         while self.running:
             opened_at = time.monotonic()

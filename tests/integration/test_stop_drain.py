@@ -13,7 +13,7 @@ import asyncio
 import pytest
 from cryptofeed import FeedHandler
 from cryptofeed.backends.backend import BackendCallback, BackendQueue
-from cryptofeed.defines import TRADES
+from cryptofeed.defines import L2_BOOK, TRADES
 
 from cryptofeed_backpack import BackpackFeed
 from cryptofeed_backpack.simulator import BackpackSimulator
@@ -79,3 +79,59 @@ async def test_stop_writes_every_trade_a_callback_was_given(clean_symbols, make_
 
     assert len(given) >= 20
     assert [r["id"] for r in backend.stored] == given
+
+
+class BookList(BackendQueue):
+    """The book counterpart of ListBackend: records the sequence number of each book it is given."""
+
+    def __init__(self):
+        self.running = True
+        self.stored: list = []
+
+    async def __call__(self, book, receipt):
+        await self.write(book.sequence_number)
+
+    async def writer(self):
+        while self.running:
+            async with self.read_queue() as updates:
+                self.stored.extend(updates)
+
+
+@pytest.mark.parametrize("make_feed, ws_client, channel", [
+    (native_feed, "picows", TRADES), (native_feed, "websockets", TRADES), (ccxt_feed, None, TRADES),
+    (native_feed, "picows", L2_BOOK)], ids=["native-picows-trades", "native-websockets-trades", "ccxt-trades",
+                                            "native-book-snapshot"])
+async def test_a_stop_started_by_a_callback_completes_and_keeps_what_was_given(clean_symbols, caplog, make_feed,
+                                                                               ws_client, channel):
+    """``await fh.stop_async()`` inside a callback: the stop must not wait for the delivery that awaits it
+    (that would hold every stop for STOP_DRAIN_S and then cancel the stop itself). For L2_BOOK the first
+    delivery is the REST snapshot, emitted by a background task under the delivery guard."""
+    if make_feed is ccxt_feed:
+        pytest.importorskip("ccxt")
+    given, stopped = [], asyncio.Event()
+    backend = ListBackend() if channel == TRADES else BookList()
+    handler = FeedHandler(config={"log": {"disabled": True}, "uvloop": False})
+
+    async def stop_when_enough(obj, receipt):
+        given.append(obj.id if channel == TRADES else obj.sequence_number)
+        if len(given) == (5 if channel == TRADES else 1):
+            await handler.stop_async()
+            stopped.set()
+
+    async with BackpackSimulator(symbols=MARKETS, seed=6, rate=200) as sim:
+        config = sim.config(connection={"ws_client": ws_client}) if ws_client else sim.config()
+        await load_symbols(config, refresh=True)
+        feed = make_feed(config, {channel: [stop_when_enough, backend]}) if channel == TRADES else \
+            BackpackFeed(config=config, symbols=["SOL-USDC"], channels=[L2_BOOK],
+                         callbacks={L2_BOOK: [stop_when_enough, backend]})
+        handler.add_feed(feed)
+        handler.run(start_loop=False, install_signal_handlers=False)
+        assert await wait_until(stopped.is_set, timeout=30)
+        await asyncio.wait_for(backend.worker, timeout=10)
+
+    assert "cut short" not in caplog.text
+    assert len(given) == (5 if channel == TRADES else 1)  # nothing was delivered after the stop
+    # Every record before the one whose callback stopped the feed is in the backend. That one reaches the
+    # backend's callback only after the stop it started has stopped the backend, as in cryptofeed.
+    stored = [r["id"] for r in backend.stored] if channel == TRADES else backend.stored
+    assert stored == given[:-1]

@@ -59,3 +59,29 @@ async def test_several_tasks_take_turns_and_all_end():
     # every delivery that began reached its second callback, and none overlapped another
     firsts = [i for i, (step, _) in enumerate(log) if step == "first"]
     assert firsts and all(log[i + 1][0] == "second" for i in firsts)
+
+
+async def test_once_a_stop_began_a_task_that_comes_to_deliver_ends_there():
+    guard, log = DeliveryGuard(), []
+    await guard.cancel_between_deliveries([])
+    task = asyncio.create_task(worker(guard, log, callback_s=0, wait_s=0))
+    await asyncio.wait({task}, timeout=10)
+    assert task.cancelled() and log == []
+
+
+async def test_a_stop_started_inside_a_delivery_neither_waits_for_nor_cancels_it():
+    guard, log = DeliveryGuard(), []
+    other = asyncio.create_task(worker(guard, log, callback_s=0, wait_s=3600))
+    results = []
+
+    async def stopping_callback():
+        async with guard.delivering():
+            log.append("first")
+            # as ``await fh.stop_async()`` does: the stop runs in a task of its own, created from here
+            results.append(await asyncio.create_task(guard.cancel_between_deliveries([other, me], timeout=3600)))
+            log.append("second")
+
+    me = asyncio.create_task(stopping_callback())
+    await asyncio.wait_for(me, 10)
+    assert results == [True] and log == ["first", "second"]
+    assert other.cancelled() and not me.cancelled()
