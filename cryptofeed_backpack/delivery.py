@@ -6,14 +6,20 @@ it halfway leaves the later callbacks (a backend, often) without it, and cryptof
 (book snapshots, trade backfill, the ccxt watch loops) deliver inside ``DeliveryGuard.delivering``,
 and a stop cancels them only between deliveries (``cancel_between_deliveries``). The deliveries of a
 connection's messages are ended the same way by ``ReconnectingHandler.stop_delivering``.
+
+A stop may also start inside a delivery (``await fh.stop_async()`` in a callback). It then must
+neither wait for that delivery, which waits for it, nor cancel it, which would cancel the stop: a
+context variable says which deliveries the current task is inside, and the stop's task, created from
+the callback, inherits it. The feed's own background tasks are started with ``spawn``, which does not.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from contextvars import ContextVar
-from typing import AsyncIterator, Iterable, Optional
+from typing import AsyncIterator, Coroutine, Iterable, Optional
 
 LOG = logging.getLogger("feedhandler")
 
@@ -34,6 +40,14 @@ def enter(owner) -> None:
 def inside(owner) -> bool:
     """Whether the current task runs inside a delivery of ``owner`` (or was created by one)."""
     return owner in _INSIDE.get()
+
+
+def spawn(coro: Coroutine) -> asyncio.Task:
+    """``asyncio.create_task`` for a feed's own background task (a resync, a backfill...): it delivers
+    for itself, so unlike a task a callback creates, it does not count as inside its creator's delivery."""
+    context = contextvars.copy_context()
+    context.run(_INSIDE.set, ())
+    return asyncio.create_task(coro, context=context)
 
 
 class DeliveryGuard:

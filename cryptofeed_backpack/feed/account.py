@@ -18,7 +18,7 @@ from cryptofeed.connection import AsyncConnection
 from cryptofeed.defines import BALANCES, FILLS, ORDER_INFO, POSITIONS
 from cryptofeed.exceptions import UnsupportedSymbol
 
-from .. import auth
+from .. import auth, delivery
 from ..constants import ORDER_UPDATE_STREAM, POSITION_UPDATE_STREAM
 from ..errors import BackpackAuthError, BackpackError
 from ..transport.policy import retry_delay
@@ -110,7 +110,7 @@ class AccountChannels:
         self.feed.metrics.inc("auth_failures")
         self.last_auth_error = explained
         self._rejected_at = time.monotonic()
-        self._diagnosis = asyncio.create_task(self._diagnose(explained))
+        self._diagnosis = delivery.spawn(self._diagnose(explained))
         return True
 
     async def shutdown(self) -> None:

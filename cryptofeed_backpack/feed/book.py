@@ -17,7 +17,7 @@ from typing import Awaitable, Optional
 from cryptofeed.defines import ASK, BID
 from cryptofeed.types import OrderBook
 
-from .. import capture
+from .. import capture, delivery
 from ..book_sync import APPLIED, BookSync, Outcome
 from ..errors import BackpackError
 from ..transport.policy import Backoff
@@ -83,7 +83,7 @@ class BookChannel:
                 with contextlib.suppress(capture.CaptureExhausted):
                     await self._resync(exchange_symbol, symbol)
                 continue
-            self._snapshot_tasks[exchange_symbol] = asyncio.create_task(self._resync(exchange_symbol, symbol))
+            self._snapshot_tasks[exchange_symbol] = delivery.spawn(self._resync(exchange_symbol, symbol))
 
     def status(self) -> dict[str, BookStatus]:
         return {sym: BookStatus(b.symbol, b.synced, b.last_id, b.buffered, b.gaps, self.last_snapshot_at.get(sym))
@@ -144,7 +144,7 @@ class BookChannel:
                 with contextlib.suppress(capture.CaptureExhausted):
                     await self._resync(msg.symbol, symbol)
                 return
-            self._snapshot_tasks[msg.symbol] = asyncio.create_task(self._resync(msg.symbol, symbol))
+            self._snapshot_tasks[msg.symbol] = delivery.spawn(self._resync(msg.symbol, symbol))
         elif outcome is Outcome.STALE:
             metrics.book_event(msg.symbol, "stale_deltas")
 

@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Optional
 
+from .. import delivery
 from ..wire.session import subscribe_frame
 
 LOG = logging.getLogger("feedhandler")
@@ -45,7 +46,7 @@ class StreamGuard:
         self._subscribed_at = time.time()
         self._watched = None
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
+            self._task = delivery.spawn(self._run())
 
     def stopped_streams(self, now: float) -> list[str]:
         """Subscribed, non-quiet streams silent past the threshold while a sibling delivered recently."""

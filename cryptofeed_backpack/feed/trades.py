@@ -25,6 +25,7 @@ from typing import Awaitable, Optional
 import msgspec
 from cryptofeed.defines import TRADES
 
+from .. import delivery
 from ..constants import PAGE_LIMIT
 from ..errors import BackpackError
 from ..transport.policy import Backoff
@@ -114,7 +115,7 @@ class TradeChannel:
 
     def _start_fill(self, exchange_symbol: str, state: _MarketTrades) -> None:
         state.filling = True
-        state.task = asyncio.create_task(self._fill_and_release(exchange_symbol, state))
+        state.task = delivery.spawn(self._fill_and_release(exchange_symbol, state))
 
     async def _fill_and_release(self, exchange_symbol: str, state: _MarketTrades) -> None:
         try:
@@ -222,7 +223,7 @@ class TradeChannel:
             if state.last_id is not None and first > state.last_id + 1:
                 self._report_loss(exchange_symbol, first - state.last_id - 1, why)
             state.last_id = first - 1
-        state.task = asyncio.create_task(self._release_after_give_up(state))
+        state.task = delivery.spawn(self._release_after_give_up(state))
 
     async def _release_after_give_up(self, state: _MarketTrades) -> None:
         try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from cryptofeed_backpack.delivery import DeliveryGuard
+from cryptofeed_backpack.delivery import DeliveryGuard, inside, spawn
 
 
 def worker(guard: DeliveryGuard, log: list, callback_s: float, wait_s: float):
@@ -85,3 +85,16 @@ async def test_a_stop_started_inside_a_delivery_neither_waits_for_nor_cancels_it
     await asyncio.wait_for(me, 10)
     assert results == [True] and log == ["first", "second"]
     assert other.cancelled() and not me.cancelled()
+
+
+async def test_a_task_a_callback_creates_is_inside_the_delivery_but_one_the_feed_spawns_is_not():
+    guard = DeliveryGuard()
+
+    async def where() -> bool:
+        return inside(guard)
+
+    async with guard.delivering():
+        assert inside(guard)
+        by_a_callback = await asyncio.create_task(where())  # e.g. the shutdown task of fh.stop_async()
+        by_the_feed = await spawn(where())  # e.g. a resync started while a delta was being handled
+    assert by_a_callback is True and by_the_feed is False and not inside(guard)
