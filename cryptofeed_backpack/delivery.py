@@ -18,28 +18,30 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+from collections import Counter
 from contextvars import ContextVar
-from typing import AsyncIterator, Coroutine, Iterable, Optional
+from typing import AsyncIterator, Coroutine, Iterable
 
 LOG = logging.getLogger("feedhandler")
 
 #: how long a stop waits for a delivery in progress (a callback that blocks longer is cut short)
 STOP_DRAIN_S = 5.0
 
-# What the current task is delivering for (guards, connection handlers). A task created meanwhile
-# inherits it, so a stop started from a callback (``await fh.stop_async()`` in it) sees that it must
-# not wait for the delivery that is waiting for it, nor cancel that one.
+# The deliveries the current task is inside, as (owner, delivering task) pairs; the owner is a guard or
+# a connection handler. A task created meanwhile inherits them, so a stop started from a callback
+# (``await fh.stop_async()`` in it) sees that it must not wait for the delivery that waits for it, nor
+# cancel that one.
 _INSIDE: ContextVar[tuple] = ContextVar("cryptofeed_backpack_delivering", default=())
 
 
 def enter(owner) -> None:
     """For the rest of the current task (and the tasks it creates), it delivers for ``owner``."""
-    _INSIDE.set(_INSIDE.get() + (owner,))
+    _INSIDE.set(_INSIDE.get() + ((owner, asyncio.current_task()),))
 
 
 def inside(owner) -> bool:
     """Whether the current task runs inside a delivery of ``owner`` (or was created by one)."""
-    return owner in _INSIDE.get()
+    return any(o is owner for o, _ in _INSIDE.get())
 
 
 def spawn(coro: Coroutine) -> asyncio.Task:
@@ -51,58 +53,65 @@ def spawn(coro: Coroutine) -> asyncio.Task:
 
 
 class DeliveryGuard:
-    """One lock per feed: a task holds it while its record goes through the callbacks. Deliveries from
-    background tasks are rare next to a connection's (resyncs, backfills), so that they take turns
-    costs nothing that matters; the connection's own messages do not take it."""
+    """Counts the deliveries in progress in a feed's background tasks. They run side by side, as they
+    did before there was a guard (a slow callback in one ccxt watch loop does not hold up the others);
+    a stop lets those in progress finish, turns away those that come after, and only then cancels."""
 
     def __init__(self):
-        self._lock = asyncio.Lock()
-        self._holder: Optional[asyncio.Task] = None
+        self._holders: Counter[asyncio.Task] = Counter()  # task -> deliveries it is inside
+        self._changed = asyncio.Event()  # set whenever a delivery ends
         self.stopping = False  # a stop has begun: a task that comes to deliver ends there
 
     @contextlib.asynccontextmanager
     async def delivering(self) -> AsyncIterator[None]:
         """``async with guard.delivering(): await feed.deliver(...)``"""
-        async with self._lock:
-            if self.stopping:
-                # what it would deliver now could only reach stopped backends: end the task here, as if it
-                # had been cancelled between deliveries
-                raise asyncio.CancelledError
-            self._holder = asyncio.current_task()
-            token = _INSIDE.set(_INSIDE.get() + (self,))
-            try:
-                yield
-            finally:
-                _INSIDE.reset(token)
-                self._holder = None
+        if self.stopping:
+            # what it would deliver now could only reach stopped backends: end the task here, as if it
+            # had been cancelled between deliveries
+            raise asyncio.CancelledError
+        task = asyncio.current_task()
+        self._holders[task] += 1
+        token = _INSIDE.set(_INSIDE.get() + ((self, task),))
+        try:
+            yield
+        finally:
+            _INSIDE.reset(token)
+            self._holders[task] -= 1
+            if not self._holders[task]:
+                del self._holders[task]
+            self._changed.set()
+
+    def stop(self) -> None:
+        """From now on a task that comes to deliver ends there (a feed's ``stop()``)."""
+        self.stopping = True
+
+    def _started_by(self) -> set:
+        """The tasks whose delivery the current task is inside (a stop started by their callbacks)."""
+        return {task for owner, task in _INSIDE.get() if owner is self}
 
     async def cancel_between_deliveries(self, tasks: Iterable[asyncio.Task], timeout: float = STOP_DRAIN_S,
                                         owner: str = "feed") -> bool:
-        """Cancel ``tasks`` once no delivery is in progress (waiting up to ``timeout`` s for one that is).
-        Returns False if a delivery had to be cut short. Once this returns the tasks have ended."""
-        self.stopping = True
-        tasks = [t for t in tasks if not t.done() and t is not asyncio.current_task()]
-        if inside(self):
-            # a callback of the delivery in progress started this stop: that delivery waits for us, so it
-            # is neither waited for nor cancelled (it ends by itself: the feed is stopping)
-            tasks = [t for t in tasks if t is not self._holder]
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                await asyncio.wait(tasks, timeout=timeout)
-            return True
-        try:
-            await asyncio.wait_for(self._lock.acquire(), timeout)
-            acquired = True
-        except asyncio.TimeoutError:
-            acquired = False
-            LOG.warning("%s: a callback was still running %.0fs into the stop: cut short", owner, timeout)
-        try:
-            for task in tasks:  # no await between the acquire and here: no delivery can start
-                task.cancel()
-        finally:
-            if acquired:
-                self._lock.release()
+        """Cancel ``tasks`` once no delivery is in progress (waiting up to ``timeout`` s for those that are).
+        Returns False if a delivery had to be cut short. Once this returns the tasks have ended, except
+        one whose callback started this stop: that one waits for us, so it is neither waited for nor
+        cancelled (it ends by itself, the feed being stopped)."""
+        self.stop()
+        waiting_for_us = self._started_by()
+        tasks = [t for t in tasks if not t.done() and t is not asyncio.current_task() and t not in waiting_for_us]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        finished = True
+        while set(self._holders) - waiting_for_us:
+            self._changed.clear()
+            left = deadline - loop.time()
+            if left <= 0:
+                finished = False
+                LOG.warning("%s: a callback was still running %.0fs into the stop: cut short", owner, timeout)
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
+        for task in tasks:  # no await since the check: no delivery can have started
+            task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
-        return acquired
+        return finished

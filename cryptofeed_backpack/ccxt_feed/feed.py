@@ -121,6 +121,7 @@ class CcxtBackpackFeed(CcxtEmitMixin, Feed):
     def stop(self) -> None:
         # the loops end at their next turn; shutdown cancels what still waits on ccxt
         self._running = False
+        self.delivery_guard.stop()
         self.metrics.stopped()
 
     async def shutdown(self) -> None:

@@ -49,9 +49,7 @@ class BookChannel:
         # connections, instead of one TLS handshake per market at start (docs/performance.md). The pace
         # is the REST client's budget (transport/policy.py), which every request passes.
         self._snapshot_slots = asyncio.Semaphore(feed.backpack_config.snapshot_concurrency)
-        # the feed's delivery lock (delivery.py): a snapshot's emission is a delivery that a stop lets finish,
-        # and the deltas that arrive meanwhile wait behind it
-        self._delivering = feed.delivery_guard.delivering
+        self._lock = asyncio.Lock()
         # True while _resync holds the lock across a snapshot's callbacks: what every delta checks,
         # cheaper than asking the lock (a Python call). Frames are handled one at a time, so the lock
         # is only ever wanted by a snapshot and at most one delta waiting behind it.
@@ -119,7 +117,7 @@ class BookChannel:
         return self._not_applied(msg, symbol, outcome)
 
     async def _on_depth_after_snapshot(self, msg: DepthMsg, symbol: str, timestamp: float) -> None:
-        async with self._delivering():
+        async with self._lock:
             delivery = self.on_depth(msg, symbol, timestamp)
             if delivery is not None:
                 await delivery
@@ -164,14 +162,15 @@ class BookChannel:
                     await asyncio.sleep(backoff.next_delay(exc))
                     continue
                 feed.metrics.book_event(exchange_symbol, "snapshots")
-                async with self._delivering():
+                async with self._lock:
                     if book.on_snapshot(snapshot) is Outcome.SYNCED:
                         now = time.time()
                         self.last_snapshot_at[exchange_symbol] = now
                         feed.metrics.book_synced(exchange_symbol)
                         self._emitting_snapshot = True
                         try:
-                            await self._emit_snapshot(book, snapshot, now)
+                            async with feed.delivery_guard.delivering():  # a stop lets it finish (delivery.py)
+                                await self._emit_snapshot(book, snapshot, now)
                         finally:
                             self._emitting_snapshot = False
                         return

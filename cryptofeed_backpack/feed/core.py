@@ -369,6 +369,10 @@ class BackpackFeed(Feed, BackpackRestMixin):
     def clock_skew_ms(self) -> Optional[float]:
         return self.account_channels.clock_skew_ms
 
+    def stop(self) -> None:
+        super().stop()
+        self.delivery_guard.stop()  # a backfill or a snapshot that was about to deliver does not
+
     async def shutdown(self) -> None:
         # Every delivery ends before the backends stop. cryptofeed's Feed.shutdown hands each backend its
         # stop sentinel first and closes the connections after, so a record still in its callbacks would
