@@ -16,6 +16,7 @@ from cryptofeed.feed import Feed
 from cryptofeed.symbols import Symbol
 
 from .. import symbols as symbol_service
+from ..backend_watch import BackendFailure, start_backends
 from ..config import BackpackConfig
 from ..delivery import DeliveryGuard
 from ..errors import BackpackConfigError, BackpackError
@@ -85,6 +86,7 @@ class CcxtBackpackFeed(CcxtEmitMixin, Feed):
         self._tasks: list[asyncio.Task] = []
         self._running = False
         self.delivery_guard = DeliveryGuard()
+        self.backend_failure: Optional[BackendFailure] = None  # the last backend writer that failed (backend_watch.py)
         self._markets_lock: Optional[asyncio.Lock] = None
         self._failures: dict[tuple[str, str], int] = {}
         self._polling: set[tuple[str, str]] = set()  # (channel, symbol) served by REST polling right now
@@ -105,10 +107,7 @@ class CcxtBackpackFeed(CcxtEmitMixin, Feed):
                 self._spawn(loop, self._supervise(channel, normalized), f"{channel}-{normalized}")
                 if channel == L2_BOOK and self.snapshot_interval and not self.rest_only:
                     self._spawn(loop, self._resnapshot_every(normalized), f"resnapshot-{normalized}")
-        for callbacks in self.callbacks.values():
-            for callback in callbacks:
-                if hasattr(callback, "start"):
-                    callback.start(loop, multiprocess=self.config.backend_multiprocessing)
+        start_backends(self, loop)
 
     def _spawn(self, loop, coro, name: str) -> None:
         self._tasks.append(loop.create_task(coro, name=f"ccxt-{BACKPACK}-{name}"))

@@ -19,6 +19,7 @@ from cryptofeed.defines import BALANCES, CANDLES, FUNDING, L1_BOOK, L2_BOOK, LIQ
 from cryptofeed.feed import Feed
 
 from .. import symbols as symbol_service
+from ..backend_watch import BackendFailure, start_backends
 from ..config import BackpackConfig
 from ..constants import (CANDLE_INTERVALS, EXCHANGE_ID, REST_URL, STREAM_FOR_CHANNEL, STREAMS, WS_INVALID_STREAM, WS_URL,
                          Rest, depth_stream_prefix)
@@ -105,6 +106,7 @@ class BackpackFeed(Feed, BackpackRestMixin):
 
         self.metrics = Metrics()
         self.delivery_guard = DeliveryGuard()  # what a stop waits for (delivery.py)
+        self.backend_failure: Optional[BackendFailure] = None  # the last backend writer that failed (backend_watch.py)
         self._frame_cells = self.metrics.frame_cells
         self.rest_client = None
         self.last_connection_error: Optional[BaseException] = None
@@ -316,10 +318,7 @@ class BackpackFeed(Feed, BackpackRestMixin):
                 exceptions=self.exceptions, log_on_error=self.log_on_error, start_delay=self.start_delay,
                 policy=self.backpack_config.connection, on_attempt_failed=self._on_attempt_failed))
             self.connection_handlers[-1].start(loop)
-        for callbacks in self.callbacks.values():
-            for callback in callbacks:
-                if hasattr(callback, "start"):
-                    callback.start(loop, multiprocess=self.config.backend_multiprocessing)
+        start_backends(self, loop)
 
     def _on_attempt_failed(self, error: BaseException) -> None:
         self.metrics.inc("reconnects")

@@ -73,6 +73,7 @@ class FeedState:
     rest_breaker: str = "closed"
     failing: tuple[str, ...] = ()  # streams whose last attempt failed (ccxt feed)
     trade_loss: Optional[tuple[float, str, int]] = None  # the last unrecoverable trade hole: (when, market, lost)
+    backend_failure: Optional[tuple[float, str, str]] = None  # a backend writer that failed: (when, backend, error)
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,10 @@ def evaluate(state: FeedState, thresholds: HealthThresholds = HealthThresholds()
     if state.auth_error:
         reasons.append(Reason("auth_rejected", f"private subscription rejected: {state.auth_error}",
                               "a rejection on the current connection (clears when a reconnect is accepted)"))
+    if state.backend_failure is not None:
+        _, backend, error = state.backend_failure
+        reasons.append(Reason("backend_failed", f"the {backend} backend stopped writing: {error}",
+                              "a backend writer that ended with an error (until the feed is restarted)"))
     if state.rest_breaker != "closed":
         reasons.append(Reason("rest_circuit_open", f"REST circuit breaker {state.rest_breaker}", "breaker not closed"))
 
@@ -165,7 +170,7 @@ def evaluate(state: FeedState, thresholds: HealthThresholds = HealthThresholds()
     subscribed = state.connected and all(statuses[s.name] in (ACKNOWLEDGED, DELIVERING) or s.channel in QUIET_CHANNELS
                                          for s in state.streams) \
         and not state.auth_error and not state.failing
-    ready = state.running and subscribed and not unsynced
+    ready = state.running and subscribed and not unsynced and state.backend_failure is None
     details = {
         "kind": state.kind,
         "connected": state.connected,

@@ -30,6 +30,8 @@ METRICS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "trade_duplicates": ("counter", "backpack_trade_duplicates_total", "Trade frames dropped as already delivered", ()),
     "trade_backfill_errors": ("counter", "backpack_trade_backfill_errors_total", "Failed REST calls of a trade backfill", ()),
     "balance_poll_errors": ("counter", "backpack_balance_poll_errors_total", "Failed polls of /api/v1/capital", ()),
+    "backend_failures": ("counter", "backpack_backend_failures_total",
+                         "Backend writers (Redis, Postgres, ...) that ended with an error: their records are no longer stored", ()),
     "book_events": ("counter", "backpack_book_events_total",
                     "L2 book sync events: " + ", ".join(BOOK_EVENTS), ("symbol", "event")),
     "book_snapshot_ts": ("gauge", "backpack_book_last_snapshot_timestamp_seconds",
@@ -48,7 +50,7 @@ METRICS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 # Which recent-window deque (health) an event of a family feeds.
 RECENT_KIND = {"ws_errors": "errors", "ws_connect_errors": "errors", "rest_errors": "errors", "auth_failures": "errors",
                "feed_errors": "errors", "dropped": "drops", "reconnects": "errors", "trade_backfill_errors": "errors",
-               "balance_poll_errors": "errors"}
+               "balance_poll_errors": "errors", "backend_failures": "errors"}
 
 # old name -> (family key, labels). Names with a variable part are handled in legacy_series().
 LEGACY_COUNTERS: dict[str, tuple[str, dict[str, str]]] = {
@@ -64,7 +66,7 @@ LEGACY_COUNTERS: dict[str, tuple[str, dict[str, str]]] = {
     "rest_429": ("rest_rate_limited", {}),
     **{name: (name, {}) for name in ("reconnects", "stream_resubscribes", "trades_backfilled", "trades_lost",
                                      "trade_holes_unfilled", "trade_duplicates", "trade_backfill_errors",
-                                     "balance_poll_errors")},
+                                     "balance_poll_errors", "backend_failures")},
     **{f"book_{event}": ("book_events", {"event": event}) for event in BOOK_EVENTS},
 }
 LEGACY_GAUGES: dict[str, tuple[str, dict[str, str]]] = {

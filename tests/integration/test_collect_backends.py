@@ -480,3 +480,37 @@ async def test_collect_into_zmq_publishes_every_record(clean_symbols):
         book = received[f"BACKPACK-book-{symbol}"]
         assert "book" in book[0] and book[0]["prev_sequence_number"] is None
         assert all(rec["prev_sequence_number"] == before["sequence_number"] for before, rec in zip(book, book[1:]))
+
+
+# ---- a backend that cannot write --------------------------------------------------------------------
+
+async def test_a_backend_that_stops_writing_is_reported_in_the_log_metrics_and_health(clean_symbols, tmp_path):
+    """cryptofeed's writer task dies silently when its server is gone; the feed reports it instead."""
+    from tests.integration.backend_servers import free_port
+
+    nothing_listens = free_port()
+    async with BackpackSimulator(symbols=["SOL_USDC"], seed=15, rate=100) as sim:
+        config = collect_config(sim, {"type": "redis_stream", "host": "127.0.0.1", "port": nothing_listens})
+        config["log"] = {"filename": str(tmp_path / "collect.log"), "level": "WARNING"}
+        config["collect"].update(symbols=["SOL-USDC"], channels=[TRADES])
+        collector = Collector(config, CollectSettings.parse(config["collect"]))
+        await collector.start()
+        try:
+            assert await wait_until(lambda: collector.feed.backend_failure is not None, timeout=30)
+            async with aiohttp.ClientSession() as http:
+                async with http.get(collector.server.url + "/health/ready") as resp:
+                    ready_status = resp.status
+                async with http.get(collector.server.url + "/health") as resp:
+                    health = await resp.json()
+                async with http.get(collector.server.url + "/metrics") as resp:
+                    metrics = await resp.text()
+        finally:
+            await collector.stop()
+
+    failure = collector.feed.backend_failure
+    assert failure.backend == "TradeStream" and "ConnectionError" in failure.error
+    assert ready_status == 503
+    reasons = {r["code"]: r["message"] for r in health["feeds"]["native"]["reasons"]}
+    assert reasons["backend_failed"].startswith("the TradeStream backend stopped writing")
+    assert 'backpack_backend_failures_total{exchange="BACKPACK",feed="native"} 1.0' in metrics
+    assert "the TradeStream backend stopped writing" in (tmp_path / "collect.log").read_text()

@@ -112,6 +112,12 @@ def test_subscribed_holds_with_every_quiet_stream_silent_and_fails_on_one_silent
     assert not report.details["subscribed"] and not report.ready and codes(report) == ["stream_silent"]
 
 
+def test_a_failed_backend_writer_degrades_and_is_not_ready_while_the_feed_stays_live():
+    report = evaluate(state(backend_failure=(NOW - 5, "TradeStream", "ConnectionError: refused")), now=NOW)
+    assert (report.status, report.live, report.ready, codes(report)) == ("degraded", True, False, ["backend_failed"])
+    assert report.reasons[0].message == "the TradeStream backend stopped writing: ConnectionError: refused"
+
+
 def test_never_connected_is_starting_and_after_a_failure_down():
     never = evaluate(state(connected=False, ever_connected=False, subscribed_at=None), now=NOW)
     assert (never.status, never.ready, never.live, codes(never)) == ("starting", False, True, ["not_connected"])
