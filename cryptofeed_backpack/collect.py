@@ -187,9 +187,14 @@ class Collector:
     async def stop(self) -> None:
         if self.handler is not None:
             await self.handler.stop_async()  # stops the feed, then each backend (which then writes what it holds)
-        workers = [w for w in (getattr(b, "worker", None) for b in self.backends) if isinstance(w, asyncio.Task)]
-        if workers:
-            await asyncio.wait(workers, timeout=BACKEND_DRAIN_S)
+        writing = {w: b for b in self.backends if isinstance(w := getattr(b, "worker", None), asyncio.Task)}
+        if writing:
+            _, pending = await asyncio.wait(writing, timeout=BACKEND_DRAIN_S)
+            for worker in pending:  # said, not silent: what they still hold may not be stored
+                backend = writing[worker]
+                queue = getattr(backend, "queue", None)
+                LOG.warning("collect: the %s backend was still writing %.0fs into the stop (%s records queued)",
+                            type(backend).__name__, BACKEND_DRAIN_S, queue.qsize() if hasattr(queue, "qsize") else "?")
         if self.server is not None:
             await self.server.close()
 
