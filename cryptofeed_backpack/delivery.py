@@ -24,9 +24,6 @@ from typing import AsyncIterator, Coroutine, Iterable
 
 LOG = logging.getLogger("feedhandler")
 
-#: how long a stop waits for a delivery in progress (a callback that blocks longer is cut short)
-STOP_DRAIN_S = 5.0
-
 # The deliveries the current task is inside, as (owner, delivering task) pairs; the owner is a guard or
 # a connection handler. A task created meanwhile inherits them, so a stop started from a callback
 # (``await fh.stop_async()`` in it) sees that it must not wait for the delivery that waits for it, nor
@@ -89,7 +86,7 @@ class DeliveryGuard:
         """The tasks whose delivery the current task is inside (a stop started by their callbacks)."""
         return {task for owner, task in _INSIDE.get() if owner is self}
 
-    async def cancel_between_deliveries(self, tasks: Iterable[asyncio.Task], timeout: float = STOP_DRAIN_S,
+    async def cancel_between_deliveries(self, tasks: Iterable[asyncio.Task], timeout: float,
                                         owner: str = "feed") -> bool:
         """Cancel ``tasks`` once no delivery is in progress (waiting up to ``timeout`` s for those that are).
         Returns False if a delivery had to be cut short. Once this returns the tasks have ended, except
@@ -106,7 +103,7 @@ class DeliveryGuard:
             left = deadline - loop.time()
             if left <= 0:
                 finished = False
-                LOG.warning("%s: a callback was still running %.0fs into the stop: cut short", owner, timeout)
+                LOG.warning("%s: a callback was still running %gs into the stop: cut short", owner, timeout)
                 break
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)

@@ -127,7 +127,8 @@ class CcxtBackpackFeed(CcxtEmitMixin, Feed):
         self.stop()
         # not while a record is in its callbacks, since the backends stop right after; this also waits for
         # the tasks to end, except one whose callback started this stop (delivery.py)
-        await self.delivery_guard.cancel_between_deliveries(self._tasks, owner=self.id)
+        drain_s = self.backpack_config.connection.stop_drain_s
+        await self.delivery_guard.cancel_between_deliveries(self._tasks, drain_s, owner=self.id)
         self._tasks.clear()
         await self.exchange.close()
         await super().shutdown()

@@ -23,7 +23,7 @@ from ..backend_watch import BackendFailure, start_backends
 from ..config import BackpackConfig
 from ..constants import (CANDLE_INTERVALS, EXCHANGE_ID, REST_URL, STREAM_FOR_CHANNEL, STREAMS, WS_INVALID_STREAM, WS_URL,
                          Rest, depth_stream_prefix)
-from ..delivery import STOP_DRAIN_S, DeliveryGuard
+from ..delivery import DeliveryGuard
 from ..errors import BackpackAuthError, BackpackConfigError, BackpackStreamError
 from ..observability.metrics import COUNT, LAST_AT, FeedMetrics as Metrics
 from ..transport.proxy import websocket_proxy_route, ws_proxy_argument
@@ -376,10 +376,11 @@ class BackpackFeed(Feed, BackpackRestMixin):
         # Every delivery ends before the backends stop. cryptofeed's Feed.shutdown hands each backend its
         # stop sentinel first and closes the connections after, so a record still in its callbacks would
         # reach a backend after the sentinel and never be written (delivery.py).
-        await asyncio.gather(*(h.stop_delivering(STOP_DRAIN_S) for h in self.connection_handlers
+        drain_s = self.backpack_config.connection.stop_drain_s
+        await asyncio.gather(*(h.stop_delivering(drain_s) for h in self.connection_handlers
                                if isinstance(h, ReconnectingHandler)))
-        await self.book_channel.shutdown()
-        await self.trade_channel.shutdown()
+        await self.book_channel.shutdown(drain_s)
+        await self.trade_channel.shutdown(drain_s)
         await self.stream_guard.shutdown()
         await self.account_channels.shutdown()
         if self.rest_client is not None:

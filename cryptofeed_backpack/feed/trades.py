@@ -68,10 +68,10 @@ class TradeChannel:
             if state.last_id is not None and not state.filling:
                 self._start_fill(exchange_symbol, state)
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, drain_s: float) -> None:
         """Cancel the backfills, but not while one is delivering a trade."""
         tasks = [state.task for state in self.markets.values() if state.task is not None]
-        await self.feed.delivery_guard.cancel_between_deliveries(tasks, owner=self.feed.id)
+        await self.feed.delivery_guard.cancel_between_deliveries(tasks, drain_s, owner=self.feed.id)
 
     def status(self) -> dict[str, Optional[int]]:
         """exchange symbol -> the last trade id delivered."""

@@ -104,7 +104,7 @@ class BookList(BackendQueue):
 async def test_a_stop_started_by_a_callback_completes_and_keeps_what_was_given(clean_symbols, caplog, make_feed,
                                                                                ws_client, channel):
     """``await fh.stop_async()`` inside a callback: the stop must not wait for the delivery that awaits it
-    (that would hold every stop for STOP_DRAIN_S and then cancel the stop itself). For L2_BOOK the first
+    (that would hold every stop for connection.stop_drain_s and then cancel the stop itself). For L2_BOOK the first
     delivery is the REST snapshot, emitted by a background task under the delivery guard."""
     if make_feed is ccxt_feed:
         pytest.importorskip("ccxt")
@@ -135,3 +135,30 @@ async def test_a_stop_started_by_a_callback_completes_and_keeps_what_was_given(c
     # backend's callback only after the stop it started has stopped the backend, as in cryptofeed.
     stored = [r["id"] for r in backend.stored] if channel == TRADES else backend.stored
     assert stored == given[:-1]
+
+
+async def test_a_callback_that_outlasts_stop_drain_s_is_cut_short_with_a_warning(clean_symbols, caplog):
+    started, outcome = asyncio.Event(), []
+    backend = ListBackend()
+
+    async def stuck(trade, receipt):
+        started.set()
+        try:
+            await asyncio.sleep(3600)  # a callback blocked on something that will not answer
+        except asyncio.CancelledError:
+            outcome.append("cut short")
+            raise
+
+    async with BackpackSimulator(symbols=MARKETS, seed=7, rate=200) as sim:
+        config = sim.config(connection={"stop_drain_s": 0.2})
+        await load_symbols(config, refresh=True)
+        handler = FeedHandler(config={"log": {"disabled": True}, "uvloop": False})
+        handler.add_feed(native_feed(config, {TRADES: [stuck, backend]}))
+        handler.run(start_loop=False, install_signal_handlers=False)
+        assert await wait_until(started.is_set, timeout=30)
+        # the stop returns: it waited 0.2 s, not the hour
+        await asyncio.wait_for(handler.stop_async(), 30)
+        await asyncio.wait_for(backend.worker, timeout=10)
+
+    assert outcome == ["cut short"] and backend.stored == []
+    assert "a callback was still running 0.2s into the stop: cut short" in caplog.text

@@ -63,7 +63,7 @@ async def test_tasks_deliver_side_by_side_and_a_stop_lets_each_finish():
 
 async def test_once_a_stop_began_a_task_that_comes_to_deliver_ends_there():
     guard, log = DeliveryGuard(), []
-    await guard.cancel_between_deliveries([])
+    await guard.cancel_between_deliveries([], timeout=1)
     task = asyncio.create_task(worker(guard, log, callback_s=0, wait_s=0))
     await asyncio.wait({task}, timeout=10)
     assert task.cancelled() and log == []
