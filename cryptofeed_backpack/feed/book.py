@@ -211,8 +211,9 @@ class BookChannel:
         await self.feed.deliver_book(self._truncated(book, top), timestamp, (msg.engine_time_us or msg.event_time_us) / US_PER_S,
                                      msg.last_id, delta)
 
-    async def shutdown(self, drain_s: float) -> None:
+    async def shutdown(self) -> None:
         """Cancel the snapshot tasks, but not while one is emitting its book."""
+        drain_s = self.feed.backpack_config.connection.stop_drain_s
         await self.feed.delivery_guard.cancel_between_deliveries(self._snapshot_tasks.values(), drain_s, owner=self.feed.id)
 
 

@@ -379,8 +379,8 @@ class BackpackFeed(Feed, BackpackRestMixin):
         drain_s = self.backpack_config.connection.stop_drain_s
         await asyncio.gather(*(h.stop_delivering(drain_s) for h in self.connection_handlers
                                if isinstance(h, ReconnectingHandler)))
-        await self.book_channel.shutdown(drain_s)
-        await self.trade_channel.shutdown(drain_s)
+        await self.book_channel.shutdown()
+        await self.trade_channel.shutdown()
         await self.stream_guard.shutdown()
         await self.account_channels.shutdown()
         if self.rest_client is not None:

@@ -68,9 +68,10 @@ class TradeChannel:
             if state.last_id is not None and not state.filling:
                 self._start_fill(exchange_symbol, state)
 
-    async def shutdown(self, drain_s: float) -> None:
+    async def shutdown(self) -> None:
         """Cancel the backfills, but not while one is delivering a trade."""
         tasks = [state.task for state in self.markets.values() if state.task is not None]
+        drain_s = self.feed.backpack_config.connection.stop_drain_s
         await self.feed.delivery_guard.cancel_between_deliveries(tasks, drain_s, owner=self.feed.id)
 
     def status(self) -> dict[str, Optional[int]]:
