@@ -191,10 +191,9 @@ class Collector:
         if writing:
             _, pending = await asyncio.wait(writing, timeout=BACKEND_DRAIN_S)
             for worker in pending:  # said, not silent: what they still hold may not be stored
-                backend = writing[worker]
-                queue = getattr(backend, "queue", None)
-                LOG.warning("collect: the %s backend was still writing %.0fs into the stop (%s records queued)",
-                            type(backend).__name__, BACKEND_DRAIN_S, queue.qsize() if hasattr(queue, "qsize") else "?")
+                backend = writing[worker]  # a task worker means an in-process backend, so an asyncio.Queue
+                LOG.warning("collect: the %s backend was still writing %.0fs into the stop (%d records queued)",
+                            type(backend).__name__, BACKEND_DRAIN_S, backend.queue.qsize())
         if self.server is not None:
             await self.server.close()
 

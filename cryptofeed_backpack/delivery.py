@@ -41,6 +41,11 @@ def inside(owner) -> bool:
     return any(o is owner for o, _ in _INSIDE.get())
 
 
+def warn_cut_short(owner: str, timeout: float) -> None:
+    """The one line a stop logs when a callback outlasts ``connection.stop_drain_s``."""
+    LOG.warning("%s: a callback was still running %gs into the stop: cut short", owner, timeout)
+
+
 def spawn(coro: Coroutine) -> asyncio.Task:
     """``asyncio.create_task`` for a feed's own background task (a resync, a backfill...): it delivers
     for itself, so unlike a task a callback creates, it does not count as inside its creator's delivery."""
@@ -103,7 +108,7 @@ class DeliveryGuard:
             left = deadline - loop.time()
             if left <= 0:
                 finished = False
-                LOG.warning("%s: a callback was still running %gs into the stop: cut short", owner, timeout)
+                warn_cut_short(owner, timeout)
                 break
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)

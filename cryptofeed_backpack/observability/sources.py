@@ -53,7 +53,7 @@ def native_state(feed, thresholds: HealthThresholds = DEFAULT_THRESHOLDS, now: O
         stream_silence_s=feed.backpack_config.stream_silence_s,
         auth_error=None if auth_error is None else str(auth_error),
         rest_breaker=getattr(rest, "breaker_state", "closed") if rest is not None else "closed",
-        trade_loss=feed.trade_channel.last_loss, backend_failure=getattr(feed, "backend_failure", None),
+        trade_loss=feed.trade_channel.last_loss, backend_failure=feed.backend_failure,
     )
 
 
@@ -92,7 +92,7 @@ def ccxt_state(feed, thresholds: HealthThresholds = DEFAULT_THRESHOLDS, now: Opt
         connect_error=None if error is None else str(error), streams=streams, books=books,
         recent_errors=errors, recent_drops=drops, recent_gaps=gaps,
         stream_silence_s=feed.backpack_config.stream_silence_s, failing=failing,
-        backend_failure=getattr(feed, "backend_failure", None),
+        backend_failure=feed.backend_failure,
     )
 
 

@@ -107,7 +107,7 @@ class ReconnectingHandler(ConnectionHandler):
         if self.handling:  # else it is connecting or waiting to reconnect: nothing to finish
             finished = bool((await asyncio.wait({task}, timeout=timeout))[0])
             if not finished:
-                LOG.warning("%s: a callback was still running %gs into the stop: cut short", self.conn.uuid, timeout)
+                delivery.warn_cut_short(self.conn.uuid, timeout)
         if not task.done():
             task.cancel()
             await asyncio.wait({task}, timeout=timeout)

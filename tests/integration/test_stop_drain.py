@@ -81,20 +81,11 @@ async def test_stop_writes_every_trade_a_callback_was_given(clean_symbols, make_
     assert [r["id"] for r in backend.stored] == given
 
 
-class BookList(BackendQueue):
-    """The book counterpart of ListBackend: records the sequence number of each book it is given."""
-
-    def __init__(self):
-        self.running = True
-        self.stored: list = []
+class BookList(ListBackend):
+    """The book counterpart of ListBackend: stores the sequence number of each book it is given."""
 
     async def __call__(self, book, receipt):
         await self.write(book.sequence_number)
-
-    async def writer(self):
-        while self.running:
-            async with self.read_queue() as updates:
-                self.stored.extend(updates)
 
 
 @pytest.mark.parametrize("make_feed, ws_client, channel", [
