@@ -109,8 +109,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=KINDS, metavar="KIND",
+                        help=f"frame kinds to time (default: all of {', '.join(KINDS)})")
     args = parser.parse_args()
-    results = measure(args.frames, args.repeats)
+    results = measure(args.frames, args.repeats, kinds=args.kinds)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (figures scale with it; read the ratios)")
     print(f"handler cost, {args.frames} frames x {args.repeats} repeats per handler (interleaved in blocks of 500), book {BOOK_LEVELS} "
           f"levels a side, books verified against the reference after every repeat (python {sys.version.split()[0]})")

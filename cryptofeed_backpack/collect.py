@@ -31,9 +31,12 @@ from .sharding import Shard
 
 LOG = logging.getLogger("feedhandler")
 PERPETUAL_ONLY = (FUNDING, OPEN_INTEREST, LIQUIDATIONS)
-BACKEND_DRAIN_S = 10.0  # how long stop() waits for the backends to write what they hold
+#: how long stop() waits for the backends to write what they hold (``collect.stop_drain_s``)
+DEFAULT_BACKEND_DRAIN_S = 10.0
+#: then how long a cancelled writer gets to unwind
+WRITER_CANCEL_WAIT_S = 1.0
 _COLLECT_KEYS = {"symbols", "channels", "shard", "backends", "metrics", "max_depth", "candle_interval",
-                 "candle_closed_only", "numeric_type"}
+                 "candle_closed_only", "numeric_type", "stop_drain_s"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class CollectSettings:
     candle_interval: str = "1m"
     candle_closed_only: bool = True  # cryptofeed's default: only finished candles
     numeric_type: str = "str"
+    stop_drain_s: float = DEFAULT_BACKEND_DRAIN_S
 
     @classmethod
     def parse(cls, section: Any) -> "CollectSettings":
@@ -78,12 +82,18 @@ class CollectSettings:
         if numeric_type not in ("str", "float"):
             raise BackpackConfigError.for_field("collect.numeric_type", f"{numeric_type!r} is not str or float",
                                       "str keeps Backpack's decimals exact; float is cryptofeed's default")
+        drain = section.get("stop_drain_s", DEFAULT_BACKEND_DRAIN_S)
+        if isinstance(drain, bool) or not isinstance(drain, (int, float)) or not 0 <= drain < float("inf"):
+            raise BackpackConfigError.for_field("collect.stop_drain_s", f"{drain!r} is not a number of seconds >= 0",
+                                                f"how long a stop waits for the backends to write what they hold "
+                                                f"(default {DEFAULT_BACKEND_DRAIN_S:g})")
         metrics = section.get("metrics") or {}
         shard = section.get("shard")
         return cls(symbols=symbols, channels=channels, backends=backends, shard=None if shard is None else Shard.parse(str(shard)),
                    metrics_host=metrics.get("host", "127.0.0.1"), metrics_port=metrics.get("port"),
                    max_depth=int(section.get("max_depth", 0)), candle_interval=section.get("candle_interval", "1m"),
-                   candle_closed_only=bool(section.get("candle_closed_only", True)), numeric_type=numeric_type)
+                   candle_closed_only=bool(section.get("candle_closed_only", True)), numeric_type=numeric_type,
+                   stop_drain_s=float(drain))
 
 
 def _backend_spec(entry: Any, index: int) -> BackendSpec:
@@ -189,11 +199,17 @@ class Collector:
             await self.handler.stop_async()  # stops the feed, then each backend (which then writes what it holds)
         writing = {w: b for b in self.backends if isinstance(w := getattr(b, "worker", None), asyncio.Task)}
         if writing:
-            _, pending = await asyncio.wait(writing, timeout=BACKEND_DRAIN_S)
-            for worker in pending:  # said, not silent: what they still hold may not be stored
+            drain_s = self.settings.stop_drain_s
+            _, pending = await asyncio.wait(writing, timeout=drain_s) if drain_s else (None, set(writing))
+            pending = {w for w in pending if not w.done()}
+            for worker in pending:  # said, not silent: what they still hold is not stored
                 backend = writing[worker]  # a task worker means an in-process backend, so an asyncio.Queue
-                LOG.warning("collect: the %s backend was still writing %.0fs into the stop (%d records queued)",
-                            type(backend).__name__, BACKEND_DRAIN_S, backend.queue.qsize())
+                LOG.warning("collect: the %s backend was still writing %gs into the stop: cancelled, %d records "
+                            "queued are not stored (collect.stop_drain_s)", type(backend).__name__, drain_s,
+                            backend.queue.qsize())
+                worker.cancel()
+            if pending:  # a writer blocked on its server would outlive the collector
+                await asyncio.wait(pending, timeout=WRITER_CANCEL_WAIT_S)
         if self.server is not None:
             await self.server.close()
 

@@ -514,3 +514,46 @@ async def test_a_backend_that_stops_writing_is_reported_in_the_log_metrics_and_h
     assert reasons["backend_failed"].startswith("the TradeStream backend stopped writing")
     assert 'backpack_backend_failures_total{exchange="BACKPACK",feed="native"} 1.0' in metrics
     assert "the TradeStream backend stopped writing" in (tmp_path / "collect.log").read_text()
+
+
+async def test_a_backend_still_writing_at_stop_is_named_cancelled_and_its_queue_counted(clean_symbols, tmp_path):
+    """A Redis server that accepts and never answers: the writer blocks on its first reply, the
+    records queue up, and the stop waits collect.stop_drain_s, says so, and does not hang."""
+    import asyncio
+    import time
+
+    accepted: list = []
+
+    async def never_answers(reader, writer):
+        accepted.append(writer)
+        await reader.read()  # reads until the client goes, answers nothing
+
+    black_hole = await asyncio.start_server(never_answers, "127.0.0.1", 0)
+    port = black_hole.sockets[0].getsockname()[1]
+    try:
+        async with BackpackSimulator(symbols=["SOL_USDC"], seed=16, rate=200) as sim:
+            config = collect_config(sim, {"type": "redis_stream", "host": "127.0.0.1", "port": port})
+            config["log"] = {"filename": str(tmp_path / "collect.log"), "level": "WARNING"}
+            config["collect"].update(symbols=["SOL-USDC"], channels=[TRADES], stop_drain_s=0.3)
+            config["collect"].pop("metrics")
+            collector = Collector(config, CollectSettings.parse(config["collect"]))
+            await collector.start()
+            trades = collector.backends[0]
+            assert await wait_until(lambda: accepted and trades.queue.qsize() >= 3, timeout=30)
+            started = time.monotonic()
+            await collector.stop()
+            stop_s = time.monotonic() - started
+    finally:
+        for writer in accepted:
+            writer.close()
+        black_hole.close()
+        await black_hole.wait_closed()
+
+    assert trades.worker.cancelled()
+    assert collector.feed.backend_failure is None  # cancelled at stop is not a writer that failed
+    log = (tmp_path / "collect.log").read_text()
+    line = next(line for line in log.splitlines() if "still writing" in line)
+    assert "the TradeStream backend was still writing 0.3s into the stop: cancelled" in line
+    queued = int(line.split("cancelled, ")[1].split(" records")[0])
+    assert queued >= 3
+    assert stop_s >= 0.3  # it did wait for the writer before giving up on it

@@ -69,6 +69,18 @@ def test_unknown_symbol_and_bad_settings_are_config_errors():
         backend_class("mysql", TRADES)
 
 
+@pytest.mark.parametrize("value", [-1, "10", True, float("nan"), float("inf"), None])
+def test_a_bad_stop_drain_names_the_option_and_what_it_means(value):
+    with pytest.raises(BackpackConfigError, match=r"collect\.stop_drain_s.*backends to write") as err:
+        settings(stop_drain_s=value)
+    assert repr(value) in str(err.value)
+
+
+def test_stop_drain_defaults_to_ten_seconds_and_takes_a_number():
+    assert settings().stop_drain_s == 10.0
+    assert settings(stop_drain_s=0).stop_drain_s == 0.0 and settings(stop_drain_s=2.5).stop_drain_s == 2.5
+
+
 def test_every_backend_kind_has_a_class_per_channel_or_names_what_to_install():
     for kind in KINDS:
         for channel in (TRADES, L2_BOOK, TICKER, CANDLES, FUNDING):
