@@ -16,6 +16,7 @@ SCRIPTS = [
     ("instructions.py", [], ["--frames", "500", "--kinds", "trade,depth_1_level"]),
     ("decimal_costs.py", [], ["--n", "50000", "--repeats", "3"]),
     ("handler_loop.py", [], ["--repeats", "3"]),
+    ("cold_cache.py", [], ["--frames", "5000", "--repeats", "1"]),
     ("end_to_end.py", [], ["--rates", "2000,10000,0", "--seconds", "2"]),
     ("memory_coldstart.py", [], []),
     ("ws_clients.py", [], ["--seconds", "2", "--repeats", "1"]),
