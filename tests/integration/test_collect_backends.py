@@ -556,4 +556,4 @@ async def test_a_backend_still_writing_at_stop_is_named_cancelled_and_its_queue_
     assert "the TradeStream backend was still writing 0.3s into the stop: cancelled" in line
     queued = int(line.split("cancelled, ")[1].split(" records")[0])
     assert queued >= 3
-    assert stop_s >= 0.3  # it did wait for the writer before giving up on it
+    assert stop_s >= 0.29  # it did wait for the writer before giving up on it (less a timer's early wake-up)
