@@ -85,8 +85,8 @@ class CollectSettings:
         drain = section.get("stop_drain_s", DEFAULT_BACKEND_DRAIN_S)
         if isinstance(drain, bool) or not isinstance(drain, (int, float)) or not 0 <= drain < float("inf"):
             raise BackpackConfigError.for_field("collect.stop_drain_s", f"{drain!r} is not a number of seconds >= 0",
-                                                f"how long a stop waits for the backends to write what they hold "
-                                                f"(default {DEFAULT_BACKEND_DRAIN_S:g})")
+                                                f"write a number, e.g. stop_drain_s: {DEFAULT_BACKEND_DRAIN_S:g} (the default): how "
+                                                "long a stop waits for the backends to write what they hold")
         metrics = section.get("metrics") or {}
         shard = section.get("shard")
         return cls(symbols=symbols, channels=channels, backends=backends, shard=None if shard is None else Shard.parse(str(shard)),
