@@ -14,8 +14,6 @@ Postgres needs more (cryptofeed 2.5's ``cryptofeed.backends.postgres``):
 - a duplicate row raises inside one transaction and loses the whole batch.
 ``BackpackPostgres`` formats every column itself (NULL for None, quoted literals) and inserts with
 ``ON CONFLICT DO NOTHING`` against the unique keys of ``schema/postgres.sql``.
-
-And every kind loses records at stop (cryptofeed 2.5's ``BackendQueue.stop``): ``DrainingStop``.
 """
 from __future__ import annotations
 
@@ -23,10 +21,8 @@ import importlib
 import json
 from datetime import datetime, timezone
 from decimal import Decimal
-from contextlib import asynccontextmanager
 from typing import Any, Callable
 
-from cryptofeed.backends.backend import SHUTDOWN_SENTINEL
 from cryptofeed.defines import CANDLES, FUNDING, L2_BOOK, LIQUIDATIONS, OPEN_INTEREST, TICKER, TRADES
 
 from .errors import BackpackConfigError
@@ -43,29 +39,6 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "socket": ("cryptofeed.backends.socket", "{stem}Socket", "nothing (standard library)"),
 }
 CHANNELS = tuple(_STEMS)
-
-
-class DrainingStop:
-    """Mixin for every cryptofeed backend: a stop writes everything queued before it.
-
-    cryptofeed 2.5's ``BackendQueue.stop`` queues the stop sentinel and at once sets ``running``
-    False. A writer awaiting its server for one batch then finds ``running`` False and quits, and
-    the records queued between that batch and the sentinel are never written (the Redis test lost 2
-    of 75 trades this way, now and then). Here ``stop`` only queues the sentinel, and the writer
-    stops when it reads it: the one time cryptofeed's ``read_queue`` hands over an empty batch."""
-
-    async def stop(self):
-        if self.multiprocess:  # the writer process reads the pipe up to the sentinel itself
-            await super().stop()
-            return
-        await self.queue.put(SHUTDOWN_SENTINEL)
-
-    @asynccontextmanager
-    async def read_queue(self):
-        async with super().read_queue() as updates:
-            yield updates
-        if not updates and not self.multiprocess:
-            self.running = False
 
 
 class SequencedBook:
@@ -174,9 +147,11 @@ def backend_class(kind: str, channel: str) -> type:
     except ImportError as exc:
         raise BackpackConfigError.for_field("collect.backends[].type", f"the {kind} backend needs {exc.name}", install) from exc
     base = getattr(module, pattern.format(stem=_STEMS[channel]))
-    mixins: tuple[type, ...] = (DrainingStop,)
+    mixins: tuple[type, ...] = ()
     if kind == "postgres":
         mixins += (BackpackPostgres,)
     if channel == L2_BOOK:
         mixins += (SequencedBook,)
+    if not mixins:
+        return base
     return type(f"Backpack{base.__name__}", mixins + (base,), {"channel": channel})

@@ -167,8 +167,8 @@ class ConnectionPolicy(_Frozen):
     reconnect_base_s: float = Field(0.25, gt=0)
     reconnect_cap_s: float = Field(4.0, gt=0, description="the longest wait between two reconnect attempts")
     ws_client: Literal[WS_CLIENTS] = Field("picows", description="the WebSocket client library (docs/operations.md)")
-    stop_drain_s: float = Field(5.0, ge=0, description="how long a stop lets a callback in progress finish "
-                                "before it is cut short (docs/operations.md, \"At stop\")")
+    stop_drain_s: float = Field(5.0, ge=0, description="how long a stop lets a callback in progress finish, then "
+                                "the backends write what they hold (docs/operations.md, \"At stop\")")
 
     @model_validator(mode="after")
     def _picows_ping_bounds(self) -> "ConnectionPolicy":

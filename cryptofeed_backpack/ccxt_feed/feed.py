@@ -16,7 +16,7 @@ from cryptofeed.feed import Feed
 from cryptofeed.symbols import Symbol
 
 from .. import symbols as symbol_service
-from ..backend_watch import BackendFailure, start_backends
+from ..backend_watch import BackendFailure, drain_backends, feed_backends, start_backends
 from ..config import BackpackConfig
 from ..delivery import DeliveryGuard
 from ..errors import BackpackConfigError, BackpackError
@@ -131,6 +131,7 @@ class CcxtBackpackFeed(CcxtEmitMixin, Feed):
         await self.delivery_guard.cancel_between_deliveries(self._tasks, drain_s, owner=self.id)
         self._tasks.clear()
         await self.exchange.close()
+        await drain_backends(feed_backends(self), drain_s, owner=self.id)  # before cryptofeed stops them
         await super().shutdown()
 
     # ---- markets ----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from cryptofeed.defines import BALANCES, CANDLES, FUNDING, L1_BOOK, L2_BOOK, LIQ
 from cryptofeed.feed import Feed
 
 from .. import symbols as symbol_service
-from ..backend_watch import BackendFailure, start_backends
+from ..backend_watch import BackendFailure, drain_backends, feed_backends, start_backends
 from ..config import BackpackConfig
 from ..constants import (CANDLE_INTERVALS, EXCHANGE_ID, REST_URL, STREAM_FOR_CHANNEL, STREAMS, WS_INVALID_STREAM, WS_URL,
                          Rest, depth_stream_prefix)
@@ -373,9 +373,8 @@ class BackpackFeed(Feed, BackpackRestMixin):
         self.delivery_guard.stop()  # a backfill or a snapshot that was about to deliver does not
 
     async def shutdown(self) -> None:
-        # Every delivery ends before the backends stop. cryptofeed's Feed.shutdown hands each backend its
-        # stop sentinel first and closes the connections after, so a record still in its callbacks would
-        # reach a backend after the sentinel and never be written (delivery.py).
+        # Every delivery ends, then the backends write what they hold, before cryptofeed's Feed.shutdown
+        # stops them: it would hand each its stop sentinel before closing the connections (delivery.py).
         drain_s = self.backpack_config.connection.stop_drain_s
         await asyncio.gather(*(h.stop_delivering(drain_s) for h in self.connection_handlers
                                if isinstance(h, ReconnectingHandler)))
@@ -385,6 +384,7 @@ class BackpackFeed(Feed, BackpackRestMixin):
         await self.account_channels.shutdown()
         if self.rest_client is not None:
             await self.rest_client.close()  # a call still retrying fails from here on (transport/rest.py)
+        await drain_backends(feed_backends(self), drain_s, owner=self.id)  # backend_watch.py says why
         await super().shutdown()
 
     def health(self):

@@ -6,6 +6,7 @@ duplicates detectable.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -508,12 +509,12 @@ async def test_a_backend_that_stops_writing_is_reported_in_the_log_metrics_and_h
             await collector.stop()
 
     failure = collector.feed.backend_failure
-    assert failure.backend == "BackpackTradeStream" and "ConnectionError" in failure.error
+    assert failure.backend == "TradeStream" and "ConnectionError" in failure.error
     assert ready_status == 503
     reasons = {r["code"]: r["message"] for r in health["feeds"]["native"]["reasons"]}
-    assert reasons["backend_failed"].startswith("the BackpackTradeStream backend stopped writing")
+    assert reasons["backend_failed"].startswith("the TradeStream backend stopped writing")
     assert 'backpack_backend_failures_total{exchange="BACKPACK",feed="native"} 1.0' in metrics
-    assert "the BackpackTradeStream backend stopped writing" in (tmp_path / "collect.log").read_text()
+    assert "the TradeStream backend stopped writing" in (tmp_path / "collect.log").read_text()
 
 
 async def test_a_backend_still_writing_at_stop_is_named_cancelled_and_its_queue_counted(clean_symbols, tmp_path):
@@ -535,6 +536,7 @@ async def test_a_backend_still_writing_at_stop_is_named_cancelled_and_its_queue_
             config = collect_config(sim, {"type": "redis_stream", "host": "127.0.0.1", "port": port})
             config["log"] = {"filename": str(tmp_path / "collect.log"), "level": "WARNING"}
             config["collect"].update(symbols=["SOL-USDC"], channels=[TRADES], stop_drain_s=0.3)
+            config["backpack"]["connection"] = {"stop_drain_s": 0.2}  # the feed's own wait for its backends
             config["collect"].pop("metrics")
             collector = Collector(config, CollectSettings.parse(config["collect"]))
             await collector.start()
@@ -553,39 +555,57 @@ async def test_a_backend_still_writing_at_stop_is_named_cancelled_and_its_queue_
     assert collector.feed.backend_failure is None  # cancelled at stop is not a writer that failed
     log = (tmp_path / "collect.log").read_text()
     line = next(line for line in log.splitlines() if "still writing" in line)
-    assert "the BackpackTradeStream backend was still writing 0.3s into the stop: cancelled" in line
+    assert "the TradeStream backend was still writing 0.3s into the stop: cancelled" in line
     queued = int(line.split("cancelled, ")[1].split(" records")[0])
     assert queued >= 3
     assert stop_s >= 0.29  # it did wait for the writer before giving up on it (less a timer's early wake-up)
+
+
+async def stored_trade_ids(port: int, key: str) -> list[str]:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis(host="127.0.0.1", port=port, decode_responses=True)
+    try:
+        return [fields["id"] for _, fields in await client.xrange(key)]
+    finally:
+        await client.aclose()
+
+
+async def slow_replies(port: int, delay: float):
+    """A loopback relay to the server on ``port`` that holds each of its replies ``delay`` seconds,
+    so a backend writer spends that long on every batch (close it with ``close()``/``wait_closed()``)."""
+    import asyncio
+
+    async def relay(client_reader, client_writer):
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def pipe(reader, writer, hold):
+            while data := await reader.read(65536):
+                await asyncio.sleep(hold)
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        await asyncio.gather(pipe(client_reader, server_writer, 0), pipe(server_reader, client_writer, delay),
+                             return_exceptions=True)
+
+    return await asyncio.start_server(relay, "127.0.0.1", 0)
 
 
 async def test_a_stop_while_the_writer_awaits_its_server_still_writes_every_queued_record(redis_server):
     """cryptofeed 2.5's BackendQueue.stop ends the writer loop as soon as it queues the stop sentinel,
     so the records queued behind a batch in flight were lost (the Redis test above lost 2 of 75
     trades now and then). A relay that holds Redis' replies for 0.3 s keeps a batch in flight while
-    more records queue and the stop comes; every record must still be stored, in order."""
-    import asyncio
-
-    import redis.asyncio as aioredis
+    more records queue and the stop comes, in the order a feed's shutdown stops its backends:
+    drain_backends, then cryptofeed's own stop. Every record must be stored, in order; the backend
+    is cryptofeed's own class, as a program that adds backends to a BackpackFeed itself uses it."""
+    from cryptofeed.backends.redis import TradeStream
     from cryptofeed.types import Trade
 
-    from cryptofeed_backpack.backends import backend_class
+    from cryptofeed_backpack.backend_watch import drain_backends
 
-    async def relay(client_reader, client_writer):
-        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", redis_server.port)
-
-        async def pipe(reader, writer, delay):
-            while data := await reader.read(65536):
-                await asyncio.sleep(delay)
-                writer.write(data)
-                await writer.drain()
-            writer.close()
-
-        await asyncio.gather(pipe(client_reader, server_writer, 0), pipe(server_reader, client_writer, 0.3),
-                             return_exceptions=True)
-
-    slow = await asyncio.start_server(relay, "127.0.0.1", 0)
-    backend = backend_class("redis_stream", TRADES)(host="127.0.0.1", port=slow.sockets[0].getsockname()[1], numeric_type=str)
+    slow = await slow_replies(redis_server.port, 0.3)
+    backend = TradeStream(host="127.0.0.1", port=slow.sockets[0].getsockname()[1], numeric_type=str)
     backend.start(asyncio.get_running_loop())
     trades = [Trade("BACKPACK", "SOL-USDC", "buy", Decimal("1.5"), Decimal("150.25"), 1700000000.0 + i, id=str(i))
               for i in range(1, 7)]
@@ -594,15 +614,51 @@ async def test_a_stop_while_the_writer_awaits_its_server_still_writes_every_queu
         assert await wait_until(lambda: backend.queue.qsize() == 0, timeout=10)  # the writer took it: in flight
         for trade in trades[1:]:
             await backend(trade, 1700000000.5)
+        await drain_backends([backend], timeout=30, owner="test")
         await backend.stop()
-        await asyncio.wait_for(backend.worker, timeout=30)  # the writer ends by itself once it has written all
+        await asyncio.wait_for(backend.worker, timeout=30)  # and the writer ends by itself
     finally:
         slow.close()
         await slow.wait_closed()
 
-    client = aioredis.Redis(host="127.0.0.1", port=redis_server.port, decode_responses=True)
-    try:
-        stored = [fields["id"] for _, fields in await client.xrange("trades-BACKPACK-SOL-USDC")]
-    finally:
-        await client.aclose()
+    stored = await stored_trade_ids(redis_server.port, "trades-BACKPACK-SOL-USDC")
     assert stored == [str(i) for i in range(1, 7)]
+
+
+async def test_a_feed_with_cryptofeeds_own_backend_stores_every_trade_its_callbacks_saw(clean_symbols, redis_server):
+    """The same, through BackpackFeed's own shutdown: a FeedHandler with cryptofeed's TradeStream
+    behind the slow relay, stopped while trades flow. Without the feed's drain a batch is nearly
+    always in flight at stop with trades queued behind it."""
+    from cryptofeed import FeedHandler
+    from cryptofeed.backends.redis import TradeStream
+
+    from cryptofeed_backpack import BackpackFeed
+    from cryptofeed_backpack.symbols import load_symbols
+
+    slow = await slow_replies(redis_server.port, 0.3)
+    seen = []
+
+    async def record(trade, receipt):
+        seen.append(trade.id)
+
+    try:
+        async with BackpackSimulator(symbols=["SOL_USDC"], seed=17, rate=300) as sim:
+            config = sim.config()
+            await load_symbols(config, refresh=True)  # what FeedHandler.add_feed would do, without blocking the loop
+            backend = TradeStream(host="127.0.0.1", port=slow.sockets[0].getsockname()[1], numeric_type=str)
+            feed = BackpackFeed(config=config, symbols=["SOL-USDC"], channels=[TRADES],
+                                callbacks={TRADES: [backend, record]})
+            handler = FeedHandler(config={"log": {"disabled": True}, "uvloop": False})
+            handler.add_feed(feed)
+            handler.run(start_loop=False, install_signal_handlers=False)
+            try:
+                assert await wait_until(lambda: len(seen) >= 30, timeout=60)
+            finally:
+                await handler.stop_async()
+            await asyncio.wait_for(backend.worker, timeout=30)
+    finally:
+        slow.close()
+        await slow.wait_closed()
+
+    stored = await stored_trade_ids(redis_server.port, "trades-BACKPACK-SOL-USDC")
+    assert stored == seen
