@@ -200,8 +200,7 @@ class Collector:
         writing = {w: b for b in self.backends if isinstance(w := getattr(b, "worker", None), asyncio.Task)}
         if writing:
             drain_s = self.settings.stop_drain_s
-            _, pending = await asyncio.wait(writing, timeout=drain_s) if drain_s else (None, set(writing))
-            pending = {w for w in pending if not w.done()}
+            _, pending = await asyncio.wait(writing, timeout=drain_s)
             for worker in pending:  # said, not silent: what they still hold is not stored
                 backend = writing[worker]  # a task worker means an in-process backend, so an asyncio.Queue
                 LOG.warning("collect: the %s backend was still writing %gs into the stop: cancelled, %d records "
