@@ -36,7 +36,7 @@ def _event(channel: str) -> str:
     return STREAM_FOR_CHANNEL[channel].kind
 
 
-class TradeMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(TRADES)):
+class TradeMsg(msgspec.Struct, frozen=True, gc=False, tag_field=EVENT_FIELD, tag=_event(TRADES)):
     """``trade.<symbol>``: ``{"e":"trade","E":…,"s":"SOL_USDC","p":"150.1","q":"2","b":"…","a":"…","t":7,"T":…,"m":true}``
 
     ``price`` is decoded as text and stored as its interned, validated Decimal (wire/prices.py)."""
@@ -58,7 +58,7 @@ class TradeMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(TR
             check_amount(q, "trade q")
 
 
-class DepthMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(L2_BOOK)):
+class DepthMsg(msgspec.Struct, frozen=True, gc=False, tag_field=EVENT_FIELD, tag=_event(L2_BOOK)):
     """``depth[.<window>].<symbol>``: absolute levels (qty 0 deletes), ids ``U..u``.
 
     Prices are decoded as text and stored as interned Decimals (wire/prices.py), so after decoding
@@ -84,7 +84,7 @@ class DepthMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(L2
             force_setattr(self, "bids", _levels(levels, "depth b"))
 
 
-class BestPricesMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(TICKER)):
+class BestPricesMsg(msgspec.Struct, frozen=True, gc=False, tag_field=EVENT_FIELD, tag=_event(TICKER)):
     """``bookTicker.<symbol>`` read for TICKER alone: best ask ``a`` and best bid ``b`` (null when a side
     is empty), without their sizes, which a ticker does not carry, so the sizes are neither built as
     Decimals nor checked (docs/performance.md). The prices are decoded as text and stored as interned,
@@ -123,7 +123,7 @@ class BookTickerMsg(BestPricesMsg, frozen=True, tag_field=EVENT_FIELD, tag=_even
             check_amount(q, "bookTicker B")
 
 
-class KlineMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(CANDLES)):
+class KlineMsg(msgspec.Struct, frozen=True, gc=False, tag_field=EVENT_FIELD, tag=_event(CANDLES)):
     """``kline.<interval>.<symbol>``: ``t``/``T`` naive ISO strings, ``X`` true on the closing update.
 
     Unlike the other Structs this one keeps its values as text and ``candle()`` checks them as it
@@ -144,7 +144,7 @@ class KlineMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(CA
     event_time_us: int = msgspec.field(name="E", default=0)
 
 
-class MarkPriceMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(FUNDING)):
+class MarkPriceMsg(msgspec.Struct, frozen=True, gc=False, tag_field=EVENT_FIELD, tag=_event(FUNDING)):
     """``markPrice.<symbol>``: ``p`` mark, ``f`` funding estimate, ``i`` index, ``n`` next funding (ms)."""
 
     symbol: str = msgspec.field(name="s")
@@ -161,7 +161,7 @@ class MarkPriceMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_even
         check_signed(self.funding_rate, "markPrice f")
 
 
-class OpenInterestMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(OPEN_INTEREST)):
+class OpenInterestMsg(msgspec.Struct, frozen=True, gc=False, tag_field=EVENT_FIELD, tag=_event(OPEN_INTEREST)):
     """``openInterest.<symbol>``: ``o`` in contracts; no ``T``."""
 
     symbol: str = msgspec.field(name="s")
@@ -172,7 +172,7 @@ class OpenInterestMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_e
         check_amount(self.open_interest, "openInterest o")
 
 
-class LiquidationMsg(msgspec.Struct, frozen=True, tag_field=EVENT_FIELD, tag=_event(LIQUIDATIONS)):
+class LiquidationMsg(msgspec.Struct, frozen=True, gc=False, tag_field=EVENT_FIELD, tag=_event(LIQUIDATIONS)):
     """``liquidation[.<symbol>]``: ``S`` is the side of the liquidation order."""
 
     symbol: str = msgspec.field(name="s")
@@ -205,7 +205,7 @@ def market_frame_decoder(book_ticker_sizes: bool = True) -> msgspec.json.Decoder
     structs = dict(STREAM_STRUCTS)
     if not book_ticker_sizes:
         structs[_event(TICKER)] = BestPricesMsg
-    frame = msgspec.defstruct("MarketFrame", [("stream", str), ("data", Union[tuple(structs.values())])], frozen=True)
+    frame = msgspec.defstruct("MarketFrame", [("stream", str), ("data", Union[tuple(structs.values())])], frozen=True, gc=False)
     return decoder(frame)
 
 
