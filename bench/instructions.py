@@ -1,5 +1,5 @@
-"""Instructions per frame, this project against cryptofeed's Binance handler: a measure that noise
-cannot move.
+"""Instructions per frame, this project against cryptofeed's Binance handler (and, with ``--peers``,
+ccxt.pro's backpack handler): a measure that noise cannot move.
 
 On a shared VM the timed handler bench (handlers.py) moves by ±15 % between runs, which hides
 changes of a few per cent. Here each handler runs the same frames as handlers.py under valgrind's
@@ -8,7 +8,13 @@ is the CPU instructions one frame costs, the same from run to run. Instructions 
 (cache misses and branch mispredictions are not in them), so read these beside handlers.py, not
 instead of it. Needs valgrind (``apt-get install valgrind``); without it the script says so and exits 0.
 
-    .venv/bin/python bench/instructions.py [--frames 2000] [--kinds trade,depth_1_level] [--json out.json]
+ccxt.pro is optional (``--peers binance,ccxt``): its import alone takes about a minute under
+valgrind, and its timed figure moves more from run to run than ours or Binance's, which is when a
+count that does not move is worth the wait. The same command gives the same counts every run, but a
+different command line (another ``--kinds`` list, another ``sys.path``) has moved both handlers'
+counts by up to 12 % (docs/performance.md), so compare counts from one command only.
+
+    .venv/bin/python bench/instructions.py [--frames 2000] [--kinds trade,depth_1_level] [--peers binance,ccxt] [--json out.json]
 """
 from __future__ import annotations
 
@@ -23,27 +29,33 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
-KINDS = ("trade", "bookTicker", "kline", "depth 1 level", "depth 20 levels")
+sys.path.insert(0, str(HERE.parent))
+
+from handlers import KINDS, kinds_argument  # noqa: E402
+
 WARM = 1000  # frames run before counting starts: prices interned, trade ids known, code warm
+#: the handlers this script can count (bench/_peers.py); Binance reads the equivalent Binance frames
+PEERS = ("native", "binance", "ccxt")
 
 
 def child(impl: str, kind: str, count: int, frames: int) -> None:
     """Run ``count`` frames of ``kind`` through one handler after a warm-up (under valgrind). The
     cases are built for ``frames`` whatever ``count`` is, so both runs do the same work but the frames."""
-    sys.path.insert(0, str(HERE.parent))
     import handlers
-    from _peers import Binance, Native
+    from _peers import Binance, Ccxt, Native
 
     data = handlers.build_cases(WARM + frames, seed=1)
     bids, asks = data["snapshot"]
     case = data["cases"][kind]
-    handler = {"native": Native, "binance": Binance}[impl]()
+    handler = {"native": Native, "binance": Binance, "ccxt": Ccxt}[impl]()
     handler.seed(bids, asks)
     frames = case["bn"] if impl == "binance" else case["bp"]
     handler.run(frames[:WARM])
     gc.collect()
     gc.freeze()  # the seeded books are never scanned again: a full collection would count them
     handler.run(frames[WARM:WARM + count])
+    if hasattr(handler, "close"):
+        handler.close()
 
 
 def instructions(impl: str, kind: str, count: int, frames: int) -> int:
@@ -57,26 +69,38 @@ def instructions(impl: str, kind: str, count: int, frames: int) -> int:
     return int(refs[-1].split()[-1].replace(",", ""))
 
 
-def measure(kinds, frames: int) -> dict:
-    jobs = [(impl, kind, n) for kind in kinds for impl in ("native", "binance") for n in (0, frames)]
+def measure(kinds, frames: int, peers=("binance",)) -> dict:
+    """{kind: {impl: instructions per frame}} for this project and each of ``peers``."""
+    impls = ("native", *peers)
+    jobs = [(impl, kind, n) for kind in kinds for impl in impls for n in (0, frames)]
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         totals = dict(zip(jobs, pool.map(lambda job: instructions(*job, frames), jobs)))
-    return {kind: {impl: (totals[(impl, kind, frames)] - totals[(impl, kind, 0)]) / frames for impl in ("native", "binance")}
+    return {kind: {impl: (totals[(impl, kind, frames)] - totals[(impl, kind, 0)]) / frames for impl in impls}
             for kind in kinds}
 
 
+_TITLES = {"binance": ("cryptofeed Binance", "Binance"), "ccxt": ("ccxt.pro backpack", "ccxt")}
+
+
 def render(results: dict) -> str:
-    lines = ["| frame (instructions per frame) | this project | cryptofeed Binance | Binance / this |", "|---|---|---|---|"]
+    peers = [impl for impl in next(iter(results.values())) if impl != "native"]
+    head = ["frame (instructions per frame)", "this project", *(_TITLES[p][0] for p in peers),
+            *(f"{_TITLES[p][1]} / this" for p in peers)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for kind, r in results.items():
-        lines.append(f"| {kind} | {r['native']:,.0f} | {r['binance']:,.0f} | {r['binance'] / r['native']:.2f}x |")
+        cells = [kind, f"{r['native']:,.0f}", *(f"{r[p]:,.0f}" for p in peers),
+                 *(f"{r[p] / r['native']:.2f}x" for p in peers)]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, default=2000)
-    parser.add_argument("--kinds", default=",".join(k.replace(" ", "_") for k in KINDS),
-                        help="comma-separated, spaces as underscores")
+    parser.add_argument("--kinds", type=kinds_argument, default=KINDS,
+                        help="comma-separated, underscores for spaces (default: all five)")
+    parser.add_argument("--peers", default="binance",
+                        help=f"comma-separated handlers to count beside this project's, from {', '.join(PEERS[1:])}")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--child", nargs=3, metavar=("IMPL", "KIND", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -87,11 +111,11 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         print("instructions.py: valgrind is not installed (apt-get install valgrind); skipped")
         return
-    kinds = [k.replace("_", " ") for k in args.kinds.split(",")]
-    unknown = [k for k in kinds if k not in KINDS]
-    if unknown:
-        raise SystemExit(f"--kinds: unknown {unknown}; choose from {', '.join(k.replace(' ', '_') for k in KINDS)}")
-    results = measure(kinds, args.frames)
+    peers = [p for p in args.peers.split(",") if p]
+    bad = [p for p in peers if p not in PEERS[1:]]
+    if bad or not peers:
+        raise SystemExit(f"--peers: unknown {bad or 'empty'}; choose from {', '.join(PEERS[1:])}")
+    results = measure(args.kinds, args.frames, peers)
     print(f"instructions per frame under cachegrind, {args.frames} frames after {WARM} warm-up frames, "
           f"same content as handlers.py (python {sys.version.split()[0]})")
     print(render(results))

@@ -13,7 +13,8 @@ HERE = Path(__file__).resolve().parent
 # (script, arguments, arguments with --quick)
 SCRIPTS = [
     ("handlers.py", [], ["--frames", "3000", "--repeats", "3"]),
-    ("instructions.py", [], ["--frames", "500", "--kinds", "trade,depth_1_level"]),
+    # ccxt.pro under valgrind takes about 5 minutes for the five kinds: the full run only
+    ("instructions.py", ["--frames", "1000", "--peers", "binance,ccxt"], ["--frames", "500", "--kinds", "trade,depth_1_level"]),
     ("decimal_costs.py", [], ["--n", "50000", "--repeats", "3"]),
     ("handler_loop.py", [], ["--repeats", "3"]),
     ("cold_cache.py", [], ["--frames", "5000", "--repeats", "1"]),
