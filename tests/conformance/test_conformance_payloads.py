@@ -243,3 +243,28 @@ def test_bad_frames_are_dropped_and_counted(feed, frame, reason):
     run(f, frame)
     assert f.metrics.counters[reason] == 1
     assert all(not v for v in got.values())
+
+
+@pytest.mark.parametrize("book_ticker_sizes", [True, False])
+@pytest.mark.parametrize("name, stream_type", [
+    ("docs-example__ws-trade__SOL_USDC.json", "trade"),
+    ("ccxt-comment__ws-trade__ETH_USDC_PERP.json", "trade"),
+    ("docs-example__ws-bookTicker__SOL_USDC.json", "bookTicker"),
+    ("ccxt-comment__ws-depth-data__BTC_USDC_PERP.json", "depth"),
+    ("docs-example__ws-depth__SOL_USDC.json", "depth"),
+    ("ccxt-comment__ws-kline-2h__ETH_USDC.json", "kline"),
+    ("docs-example__ws-markPrice__SOL_USDC.json", "markPrice"),
+    ("docs-example__ws-openInterest__SOL_USDC_PERP.json", "openInterest"),
+    ("docs-example__ws-liquidation__SOL_USDC.json", "liquidation"),
+])
+def test_a_decoded_market_frame_is_nothing_for_the_cycle_collector(name, stream_type, book_ticker_sizes):
+    """The hot Structs are gc=False (docs/performance.md, fourth pass): what a real frame decodes into is
+    never tracked, so the collector does no work per frame. msgspec untracks a Struct of scalars by
+    itself; the depth frame, with its lists, and the frame around it are the ones gc=False keeps out."""
+    import gc
+
+    from cryptofeed_backpack.wire.market import market_frame_decoder
+
+    frame = market_frame_decoder(book_ticker_sizes).decode(envelope(name, stream_type))
+    assert frame.data.symbol == payloads.load(name).get("data", payloads.load(name))["s"]
+    assert not gc.is_tracked(frame) and not gc.is_tracked(frame.data)
