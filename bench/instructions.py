@@ -40,9 +40,10 @@ sys.path.insert(0, str(HERE.parent))
 from handlers import KINDS, kinds_argument  # noqa: E402
 
 WARM = 1000  # frames run before counting starts: prices interned, trade ids known, code warm
-#: the handlers this script can count (bench/_peers.py); Binance reads the equivalent Binance frames
-PEERS = ("native", "binance", "ccxt")
+#: the peers this script can count beside this project (bench/_peers.py); Binance reads the equivalent Binance frames
+PEERS = ("binance", "ccxt")
 AGAINST = "against"  # this project's handler from the --against checkout
+BUILD_ENV = "BENCH_INSTRUCTIONS_BUILD"  # set by --against: where the child must have imported the package from
 
 
 def child(impl: str, kind: str, count: int, frames: int) -> None:
@@ -51,12 +52,12 @@ def child(impl: str, kind: str, count: int, frames: int) -> None:
     import handlers
     from _peers import Binance, Ccxt, Native
 
-    if impl in ("native", AGAINST) and os.environ.get("PYTHONPATH"):
+    build = os.environ.get(BUILD_ENV)
+    if build and impl in ("native", AGAINST):
         import cryptofeed_backpack
 
-        if not Path(cryptofeed_backpack.__file__).is_relative_to(os.environ["PYTHONPATH"]):
-            raise SystemExit(f"{impl}: cryptofeed_backpack came from {cryptofeed_backpack.__file__}, "
-                             f"not from {os.environ['PYTHONPATH']}")
+        if not Path(cryptofeed_backpack.__file__).is_relative_to(build):
+            raise SystemExit(f"{impl}: cryptofeed_backpack came from {cryptofeed_backpack.__file__}, not from {build}")
 
     data = handlers.build_cases(WARM + frames, seed=1)
     bids, asks = data["snapshot"]
@@ -79,7 +80,7 @@ def instructions(impl: str, kind: str, count: int, frames: int, builds: Optional
     """``builds``: {impl: the directory its cryptofeed_backpack is imported from}, for ``--against``."""
     env = dict(os.environ, PYTHONHASHSEED="0")  # the same dict layouts in every run
     if builds:
-        env["PYTHONPATH"] = str(builds.get(impl, builds["native"]))
+        env["PYTHONPATH"] = env[BUILD_ENV] = str(builds.get(impl, builds["native"]))
     # The count goes at a fixed width: the two runs of a pair (0 frames and N) must have command lines of
     # one length, or their memory layouts differ and so does what obmalloc's frees cost in each, by
     # millions of instructions (docs/performance.md)
@@ -132,7 +133,7 @@ def main() -> None:
     parser.add_argument("--kinds", type=kinds_argument, default=KINDS,
                         help="comma-separated, underscores for spaces (default: all five)")
     parser.add_argument("--peers", default="binance",
-                        help=f"comma-separated handlers to count beside this project's, from {', '.join(PEERS[1:])}; none for none")
+                        help=f"comma-separated handlers to count beside this project's, from {', '.join(PEERS)}; none for none")
     parser.add_argument("--against", type=Path, metavar="DIR",
                         help="another checkout of this project (say, a git worktree of an older commit) to count beside this one")
     parser.add_argument("--json", type=Path)
@@ -146,9 +147,9 @@ def main() -> None:
         print("instructions.py: valgrind is not installed (apt-get install valgrind); skipped")
         return
     peers = [] if args.peers == "none" else [p for p in args.peers.split(",") if p]
-    bad = [p for p in peers if p not in PEERS[1:]]
+    bad = [p for p in peers if p not in PEERS]
     if bad or (not peers and args.peers != "none"):
-        raise SystemExit(f"--peers: unknown {bad or 'empty'}; choose from {', '.join(PEERS[1:])}, or none")
+        raise SystemExit(f"--peers: unknown {bad or 'empty'}; choose from {', '.join(PEERS)}, or none")
     against = args.against.resolve() if args.against else None
     if against is not None and not (against / "cryptofeed_backpack" / "__init__.py").is_file():
         raise SystemExit(f"--against: {against} holds no cryptofeed_backpack package; give a checkout of this project "

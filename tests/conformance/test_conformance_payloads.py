@@ -6,6 +6,7 @@ tests/unit/test_feed_frames.py covers the same paths on the project's own fixtur
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from decimal import Decimal as D
 
@@ -15,6 +16,7 @@ from cryptofeed.defines import (ASK, BID, BUY, CANDLES, FILLED, FUNDING, INDEX, 
                                 OPEN_INTEREST, SELL, TICKER, TRADES)
 
 import cryptofeed_backpack  # noqa: F401  (registers BACKPACK)
+from cryptofeed_backpack.wire.market import market_frame_decoder
 from cryptofeed_backpack.wire.market_rest import DEPTH_SNAPSHOT
 from cryptofeed_backpack.symbols import seed_symbols
 from tests import payloads
@@ -261,10 +263,7 @@ def test_a_decoded_market_frame_is_nothing_for_the_cycle_collector(name, stream_
     """The hot Structs are gc=False (docs/performance.md, fourth pass): what a real frame decodes into is
     never tracked, so the collector does no work per frame. msgspec untracks a Struct of scalars by
     itself; the depth frame, with its lists, and the frame around it are the ones gc=False keeps out."""
-    import gc
-
-    from cryptofeed_backpack.wire.market import market_frame_decoder
-
+    captured = payloads.load(name)
     frame = market_frame_decoder(book_ticker_sizes).decode(envelope(name, stream_type))
-    assert frame.data.symbol == payloads.load(name).get("data", payloads.load(name))["s"]
+    assert frame.data.symbol == captured.get("data", captured)["s"]
     assert not gc.is_tracked(frame) and not gc.is_tracked(frame.data)
